@@ -1,0 +1,59 @@
+// One request's life after its head has been read: pick an engine connection, forward
+// the request (body streamed), relay the response (body streamed, event streams flushed
+// as they arrive), give the engine connection back to the pool.
+#pragma once
+
+#include "baton/core/asio.hpp"
+#include "baton/proxy/client_connection.hpp"
+#include "baton/proxy/error_response.hpp"
+#include "baton/proxy/upstream_pool.hpp"
+
+#include <array>
+#include <optional>
+#include <string>
+
+namespace baton::proxy {
+
+class Worker;
+
+using RequestParser = http::request_parser<http::buffer_body>;
+using ResponseParser = http::response_parser<http::buffer_body>;
+
+// How an exchange leaves the client connection.
+struct ExchangeResult {
+  bool keep_alive = false;
+  std::optional<ErrorReply> error;  // baton's own answer; the connection sends it, then closes
+
+  static ExchangeResult close() { return {}; }
+  static ExchangeResult fail(const ErrorReply& reply) { return {false, reply}; }
+};
+
+class Exchange {
+public:
+  Exchange(Worker& worker, ClientSide& client, RequestParser& request, std::string request_id);
+
+  net::awaitable<ExchangeResult> run();
+
+private:
+  struct Attempt;  // the outcome of sending the request and reading the response head
+
+  net::awaitable<Attempt> send_request(UpstreamConnection& upstream);
+  net::awaitable<Attempt> read_response_head(UpstreamConnection& upstream);
+  net::awaitable<ExchangeResult> relay_response(UpstreamConnectionPtr upstream);
+  net::awaitable<ExchangeResult> tunnel(UpstreamConnectionPtr upstream);
+  net::awaitable<beast::error_code> read_request_body_piece();
+
+  Worker& worker_;
+  ClientSide& client_;
+  RequestParser& request_;
+  std::string request_id_;
+  http::verb method_;
+  bool client_keep_alive_;
+  bool client_understands_chunked_;
+  bool wants_tunnel_;
+  bool request_has_body_;
+  std::optional<ResponseParser> response_;
+  std::array<char, 8192> relay_buffer_;
+};
+
+}  // namespace baton::proxy

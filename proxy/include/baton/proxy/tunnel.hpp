@@ -1,0 +1,16 @@
+// Byte-for-byte relay between two sockets after a protocol switch (WebSocket).
+#pragma once
+
+#include "baton/core/asio.hpp"
+#include "baton/core/config.hpp"
+
+namespace baton::proxy {
+
+// Copies a -> b and b -> a until both directions have ended, starting with the bytes
+// each side's buffer already holds past the handshake. An end of stream in one
+// direction is passed on as a half close; an error, or no traffic either way for
+// `idle_timeout`, closes both.
+net::awaitable<void> splice(tcp::socket& a, beast::flat_buffer& from_a, tcp::socket& b,
+                            beast::flat_buffer& from_b, core::Duration idle_timeout);
+
+}  // namespace baton::proxy

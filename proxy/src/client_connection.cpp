@@ -1,0 +1,140 @@
+#include "baton/proxy/client_connection.hpp"
+
+#include "baton/proxy/exchange.hpp"
+#include "baton/proxy/headers.hpp"
+#include "baton/proxy/worker.hpp"
+
+#include <limits>
+
+namespace baton::proxy {
+namespace {
+
+constexpr auto lingering_time = std::chrono::seconds(2);
+constexpr std::size_t lingering_bytes = 256 * 1024;
+
+// What a client hears when its request head cannot be read.
+ErrorReply reply_for_read_error(const beast::error_code& error) {
+  if (error == beast::error::timeout) {
+    return {http::status::request_timeout, "request_timeout",
+            "the request head did not arrive in time"};
+  }
+  if (error == http::error::header_limit || error == http::error::buffer_overflow) {
+    return {http::status::request_header_fields_too_large, "header_too_large",
+            "the request head is larger than client.max_header_size"};
+  }
+  if (error == http::error::body_limit) {
+    return {http::status::payload_too_large, "body_too_large",
+            "the request body is larger than client.max_body_size"};
+  }
+  return {http::status::bad_request, "bad_request", "the request is not valid HTTP/1.1"};
+}
+
+bool client_went_away(const beast::error_code& error) {
+  return error == http::error::end_of_stream || error == net::error::eof ||
+         error == net::error::connection_reset || error == net::error::operation_aborted;
+}
+
+std::string peer_address(const tcp::socket& socket) {
+  beast::error_code error;
+  auto endpoint = socket.remote_endpoint(error);
+  return error ? std::string("unknown") : endpoint.address().to_string();
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(Worker& worker, tcp::socket socket)
+    : worker_(worker), client_{beast::tcp_stream(std::move(socket)), {}, {}} {
+  client_.address = peer_address(client_.stream.socket());
+}
+
+ClientConnection::~ClientConnection() { worker_.mark_busy(*this); }
+
+void ClientConnection::close_if_idle() {
+  if (idle_) client_.stream.cancel();
+}
+
+net::awaitable<void> ClientConnection::run() {
+  while (co_await wait_for_request()) {
+    if (!co_await serve_request()) break;
+  }
+  beast::error_code ignored;
+  client_.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  client_.stream.close();
+}
+
+net::awaitable<bool> ClientConnection::wait_for_request() {
+  if (client_.buffer.size() > 0) co_return true;  // pipelined: the next head is here
+  if (worker_.draining()) co_return false;
+  idle_ = true;
+  worker_.mark_idle(*this);
+  client_.stream.expires_after(worker_.config().client.idle_timeout);
+  beast::error_code error;
+  std::size_t n = co_await client_.stream.async_read_some(
+      client_.buffer.prepare(1024), net::redirect_error(net::use_awaitable, error));
+  idle_ = false;
+  worker_.mark_busy(*this);
+  client_.buffer.commit(n);
+  co_return !error;
+}
+
+net::awaitable<bool> ClientConnection::serve_request() {
+  const auto& limits = worker_.config().client;
+  RequestParser parser;
+  parser.header_limit(static_cast<std::uint32_t>(
+      std::min<std::size_t>(limits.max_header_size, std::numeric_limits<std::uint32_t>::max())));
+  parser.body_limit(limits.max_body_size);
+
+  client_.stream.expires_after(limits.header_timeout);
+  beast::error_code error;
+  co_await http::async_read_header(client_.stream, client_.buffer, parser,
+                                   net::redirect_error(net::use_awaitable, error));
+  if (error) {
+    if (client_went_away(error)) co_return false;
+    co_await reply_error(reply_for_read_error(error), worker_.request_ids().next());
+    co_return false;
+  }
+
+  auto& request = parser.get();
+  auto client_id = request["X-Request-Id"];
+  std::string request_id = is_valid_request_id(client_id) ? std::string(client_id)
+                                                          : worker_.request_ids().next();
+  if (request.version() != 10 && request.version() != 11) {
+    co_await reply_error({http::status::http_version_not_supported, "http_version_not_supported",
+                          "only HTTP/1.0 and HTTP/1.1 are served"},
+                         request_id);
+    co_return false;
+  }
+
+  Exchange exchange(worker_, client_, parser, request_id);
+  ExchangeResult result = co_await exchange.run();
+  if (result.error) co_await reply_error(*result.error, request_id);
+  co_return result.keep_alive;
+}
+
+net::awaitable<void> ClientConnection::reply_error(const ErrorReply& reply,
+                                                   std::string_view request_id) {
+  auto response = make_error_response(reply, request_id);
+  client_.stream.expires_after(worker_.config().client.send_timeout);
+  beast::error_code error;
+  co_await http::async_write(client_.stream, response,
+                             net::redirect_error(net::use_awaitable, error));
+  if (!error) co_await lingering_close();
+}
+
+net::awaitable<void> ClientConnection::lingering_close() {
+  beast::error_code error;
+  client_.stream.socket().shutdown(tcp::socket::shutdown_send, error);
+  client_.stream.expires_after(lingering_time);
+  std::array<char, 4096> discard;
+  for (std::size_t total = 0; !error && total < lingering_bytes;) {
+    total += co_await client_.stream.async_read_some(
+        net::buffer(discard), net::redirect_error(net::use_awaitable, error));
+  }
+}
+
+net::awaitable<void> serve_client(Worker& worker, tcp::socket socket) {
+  ClientConnection connection(worker, std::move(socket));
+  co_await connection.run();
+}
+
+}  // namespace baton::proxy

@@ -1,0 +1,84 @@
+#include "baton/proxy/tunnel.hpp"
+
+#include <array>
+
+namespace baton::proxy {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Splice {
+  tcp::socket& a;
+  tcp::socket& b;
+  core::Duration idle_timeout;
+  Clock::time_point last_traffic = Clock::now();
+  int directions_running = 2;
+  net::steady_timer idle_timer;
+
+  void close_both() {
+    beast::error_code ignored;
+    a.close(ignored);
+    b.close(ignored);
+  }
+};
+
+net::awaitable<void> pump(Splice& splice, tcp::socket& from, beast::flat_buffer& pending,
+                          tcp::socket& to) {
+  beast::error_code error;
+  if (pending.size() > 0) {
+    co_await net::async_write(to, pending.data(), net::redirect_error(net::use_awaitable, error));
+    pending.consume(pending.size());
+  }
+  std::array<char, 8192> chunk;
+  while (!error) {
+    std::size_t n = co_await from.async_read_some(net::buffer(chunk),
+                                                  net::redirect_error(net::use_awaitable, error));
+    if (error) break;
+    splice.last_traffic = Clock::now();
+    co_await net::async_write(to, net::buffer(chunk.data(), n),
+                              net::redirect_error(net::use_awaitable, error));
+  }
+  if (error == net::error::eof) {
+    to.shutdown(tcp::socket::shutdown_send, error);
+  } else {
+    splice.close_both();
+  }
+}
+
+// One timer for both directions, re-armed at the moment the tunnel would become idle
+// rather than ticking at a fixed rate.
+net::awaitable<void> watch_idle(Splice& splice) {
+  while (splice.directions_running > 0) {
+    splice.idle_timer.expires_at(splice.last_traffic + splice.idle_timeout);
+    beast::error_code error;
+    co_await splice.idle_timer.async_wait(net::redirect_error(net::use_awaitable, error));
+    if (error) co_return;  // both directions ended
+    if (Clock::now() >= splice.last_traffic + splice.idle_timeout) {
+      splice.close_both();
+      co_return;
+    }
+  }
+}
+
+}  // namespace
+
+net::awaitable<void> splice(tcp::socket& a, beast::flat_buffer& from_a, tcp::socket& b,
+                            beast::flat_buffer& from_b, core::Duration idle_timeout) {
+  auto executor = co_await net::this_coro::executor;
+  Splice splice{a, b, idle_timeout, Clock::now(), 2, net::steady_timer(executor)};
+  auto direction_done = [&splice](std::exception_ptr) {
+    if (--splice.directions_running == 0) splice.idle_timer.cancel();
+  };
+  net::co_spawn(executor, pump(splice, a, from_a, b), direction_done);
+  net::co_spawn(executor, pump(splice, b, from_b, a), direction_done);
+  // Returns when the timer is cancelled by the last direction, or the tunnel went idle;
+  // in the latter case the closed sockets end both directions before the frame goes.
+  co_await watch_idle(splice);
+  while (splice.directions_running > 0) {
+    splice.idle_timer.expires_at(Clock::time_point::max());
+    beast::error_code ignored;
+    co_await splice.idle_timer.async_wait(net::redirect_error(net::use_awaitable, ignored));
+  }
+}
+
+}  // namespace baton::proxy
