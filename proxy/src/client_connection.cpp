@@ -34,7 +34,7 @@ bool client_went_away(const beast::error_code& error) {
          error == net::error::connection_reset || error == net::error::operation_aborted;
 }
 
-std::string peer_address(const tcp::socket& socket) {
+std::string peer_address(const TcpSocket& socket) {
   beast::error_code error;
   auto endpoint = socket.remote_endpoint(error);
   return error ? std::string("unknown") : endpoint.address().to_string();
@@ -42,8 +42,8 @@ std::string peer_address(const tcp::socket& socket) {
 
 }  // namespace
 
-ClientConnection::ClientConnection(Worker& worker, tcp::socket socket)
-    : worker_(worker), client_{beast::tcp_stream(std::move(socket)), {}, {}} {
+ClientConnection::ClientConnection(Worker& worker, TcpSocket socket)
+    : worker_(worker), client_{TcpStream(std::move(socket)), {}, {}} {
   client_.address = peer_address(client_.stream.socket());
 }
 
@@ -53,16 +53,16 @@ void ClientConnection::close_if_idle() {
   if (idle_) client_.stream.cancel();
 }
 
-net::awaitable<void> ClientConnection::run() {
+Awaitable<void> ClientConnection::run() {
   while (co_await wait_for_request()) {
     if (!co_await serve_request()) break;
   }
   beast::error_code ignored;
-  client_.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  client_.stream.socket().shutdown(net::socket_base::shutdown_send, ignored);
   client_.stream.close();
 }
 
-net::awaitable<bool> ClientConnection::wait_for_request() {
+Awaitable<bool> ClientConnection::wait_for_request() {
   if (client_.buffer.size() > 0) co_return true;  // pipelined: the next head is here
   if (worker_.draining()) co_return false;
   idle_ = true;
@@ -70,14 +70,14 @@ net::awaitable<bool> ClientConnection::wait_for_request() {
   client_.stream.expires_after(worker_.config().client.idle_timeout);
   beast::error_code error;
   std::size_t n = co_await client_.stream.async_read_some(
-      client_.buffer.prepare(1024), net::redirect_error(net::use_awaitable, error));
+      client_.buffer.prepare(1024), net::redirect_error(use_awaitable, error));
   idle_ = false;
   worker_.mark_busy(*this);
   client_.buffer.commit(n);
   co_return !error;
 }
 
-net::awaitable<bool> ClientConnection::serve_request() {
+Awaitable<bool> ClientConnection::serve_request() {
   const auto& limits = worker_.config().client;
   RequestParser parser;
   parser.header_limit(static_cast<std::uint32_t>(
@@ -87,7 +87,7 @@ net::awaitable<bool> ClientConnection::serve_request() {
   client_.stream.expires_after(limits.header_timeout);
   beast::error_code error;
   co_await http::async_read_header(client_.stream, client_.buffer, parser,
-                                   net::redirect_error(net::use_awaitable, error));
+                                   net::redirect_error(use_awaitable, error));
   if (error) {
     if (client_went_away(error)) co_return false;
     co_await reply_error(reply_for_read_error(error), worker_.request_ids().next());
@@ -111,28 +111,28 @@ net::awaitable<bool> ClientConnection::serve_request() {
   co_return result.keep_alive;
 }
 
-net::awaitable<void> ClientConnection::reply_error(const ErrorReply& reply,
+Awaitable<void> ClientConnection::reply_error(const ErrorReply& reply,
                                                    std::string_view request_id) {
   auto response = make_error_response(reply, request_id);
   client_.stream.expires_after(worker_.config().client.send_timeout);
   beast::error_code error;
   co_await http::async_write(client_.stream, response,
-                             net::redirect_error(net::use_awaitable, error));
+                             net::redirect_error(use_awaitable, error));
   if (!error) co_await lingering_close();
 }
 
-net::awaitable<void> ClientConnection::lingering_close() {
+Awaitable<void> ClientConnection::lingering_close() {
   beast::error_code error;
-  client_.stream.socket().shutdown(tcp::socket::shutdown_send, error);
+  client_.stream.socket().shutdown(net::socket_base::shutdown_send, error);
   client_.stream.expires_after(lingering_time);
   std::array<char, 4096> discard;
   for (std::size_t total = 0; !error && total < lingering_bytes;) {
     total += co_await client_.stream.async_read_some(
-        net::buffer(discard), net::redirect_error(net::use_awaitable, error));
+        net::buffer(discard), net::redirect_error(use_awaitable, error));
   }
 }
 
-net::awaitable<void> serve_client(Worker& worker, tcp::socket socket) {
+Awaitable<void> serve_client(Worker& worker, TcpSocket socket) {
   ClientConnection connection(worker, std::move(socket));
   co_await connection.run();
 }

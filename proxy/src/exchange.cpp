@@ -56,7 +56,7 @@ Exchange::Exchange(Worker& worker, ClientSide& client, RequestParser& request,
       wants_tunnel_(is_websocket_upgrade(request.get())),
       request_has_body_(!request.is_done()) {}
 
-net::awaitable<ExchangeResult> Exchange::run() {
+Awaitable<ExchangeResult> Exchange::run() {
   auto& request = request_.get();
   if (auto length = request_.content_length();
       length && *length > worker_.config().client.max_body_size) {
@@ -66,7 +66,7 @@ net::awaitable<ExchangeResult> Exchange::run() {
     beast::error_code error;
     client_.stream.expires_after(worker_.config().client.send_timeout);
     co_await net::async_write(client_.stream, net::buffer(continue_line),
-                              net::redirect_error(net::use_awaitable, error));
+                              net::redirect_error(use_awaitable, error));
     if (error) co_return ExchangeResult::close();
   }
   prepare_upstream_request(request, {client_.address, request_id_}, wants_tunnel_);
@@ -103,14 +103,14 @@ net::awaitable<ExchangeResult> Exchange::run() {
   }
 }
 
-net::awaitable<beast::error_code> Exchange::read_request_body_piece() {
+Awaitable<beast::error_code> Exchange::read_request_body_piece() {
   auto& body = request_.get().body();
   body.data = relay_buffer_.data();
   body.size = relay_buffer_.size();
   client_.stream.expires_after(worker_.config().client.idle_timeout);
   beast::error_code error;
   co_await http::async_read_some(client_.stream, client_.buffer, request_,
-                                 net::redirect_error(net::use_awaitable, error));
+                                 net::redirect_error(use_awaitable, error));
   if (error == http::error::need_buffer) error = {};
   body.size = relay_buffer_.size() - body.size;
   body.data = relay_buffer_.data();
@@ -118,7 +118,7 @@ net::awaitable<beast::error_code> Exchange::read_request_body_piece() {
   co_return error;
 }
 
-net::awaitable<Exchange::Attempt> Exchange::send_request(UpstreamConnection& upstream) {
+Awaitable<Exchange::Attempt> Exchange::send_request(UpstreamConnection& upstream) {
   http::request_serializer<http::buffer_body> serializer{request_.get()};
   auto& body = request_.get().body();
   body = {};
@@ -138,14 +138,14 @@ net::awaitable<Exchange::Attempt> Exchange::send_request(UpstreamConnection& ups
     beast::error_code error;
     upstream.stream.expires_after(worker_.config().upstream.read_timeout);
     co_await http::async_write(upstream.stream, serializer,
-                               net::redirect_error(net::use_awaitable, error));
+                               net::redirect_error(use_awaitable, error));
     if (error == http::error::need_buffer) error = {};
     if (error) co_return Attempt::upstream_error(error, false);
     if (serializer.is_done()) co_return Attempt::ok();
   }
 }
 
-net::awaitable<Exchange::Attempt> Exchange::read_response_head(UpstreamConnection& upstream) {
+Awaitable<Exchange::Attempt> Exchange::read_response_head(UpstreamConnection& upstream) {
   // Interim responses (103 Early Hints) are dropped; 101 ends the head for a tunnel.
   for (;;) {
     response_.emplace();
@@ -154,14 +154,14 @@ net::awaitable<Exchange::Attempt> Exchange::read_response_head(UpstreamConnectio
     beast::error_code error;
     upstream.stream.expires_after(worker_.config().upstream.read_timeout);
     co_await http::async_read_header(upstream.stream, upstream.buffer, *response_,
-                                     net::redirect_error(net::use_awaitable, error));
+                                     net::redirect_error(use_awaitable, error));
     if (error) co_return Attempt::upstream_error(error, response_->got_some());
     const unsigned status = response_->get().result_int();
     if (status >= 200 || status == 101) co_return Attempt::ok();
   }
 }
 
-net::awaitable<ExchangeResult> Exchange::relay_response(UpstreamConnectionPtr upstream) {
+Awaitable<ExchangeResult> Exchange::relay_response(UpstreamConnectionPtr upstream) {
   auto& response = response_->get();
   if (wants_tunnel_ && response.result() == http::status::switching_protocols) {
     co_return co_await tunnel(std::move(upstream));
@@ -190,7 +190,7 @@ net::awaitable<ExchangeResult> Exchange::relay_response(UpstreamConnectionPtr up
   if (!has_body) {
     client_.stream.expires_after(send_timeout);
     co_await http::async_write_header(client_.stream, serializer,
-                                      net::redirect_error(net::use_awaitable, error));
+                                      net::redirect_error(use_awaitable, error));
     if (error) co_return ExchangeResult::close();
   } else {
     // The head goes out at once unless body bytes are already here to go with it: an
@@ -204,7 +204,7 @@ net::awaitable<ExchangeResult> Exchange::relay_response(UpstreamConnectionPtr up
         body.size = relay_buffer_.size();
         upstream->stream.expires_after(upstream_config.read_timeout);
         co_await http::async_read_some(upstream->stream, upstream->buffer, *response_,
-                                       net::redirect_error(net::use_awaitable, error));
+                                       net::redirect_error(use_awaitable, error));
         if (error == http::error::need_buffer) error = {};
         if (error) co_return ExchangeResult::close();  // cut the stream: the client must not take it as whole
         body.size = relay_buffer_.size() - body.size;
@@ -216,7 +216,7 @@ net::awaitable<ExchangeResult> Exchange::relay_response(UpstreamConnectionPtr up
       }
       client_.stream.expires_after(send_timeout);
       co_await http::async_write(client_.stream, serializer,
-                                 net::redirect_error(net::use_awaitable, error));
+                                 net::redirect_error(use_awaitable, error));
       if (error == http::error::need_buffer) error = {};
       if (error) co_return ExchangeResult::close();
       head_sent = true;
@@ -227,7 +227,7 @@ net::awaitable<ExchangeResult> Exchange::relay_response(UpstreamConnectionPtr up
   co_return ExchangeResult{keep_alive, std::nullopt};
 }
 
-net::awaitable<ExchangeResult> Exchange::tunnel(UpstreamConnectionPtr upstream) {
+Awaitable<ExchangeResult> Exchange::tunnel(UpstreamConnectionPtr upstream) {
   auto& response = response_->get();
   prepare_client_response(response, request_id_, true);
   http::response_serializer<http::buffer_body> serializer{response};
@@ -235,7 +235,7 @@ net::awaitable<ExchangeResult> Exchange::tunnel(UpstreamConnectionPtr upstream) 
   beast::error_code error;
   client_.stream.expires_after(worker_.config().client.send_timeout);
   co_await http::async_write_header(client_.stream, serializer,
-                                    net::redirect_error(net::use_awaitable, error));
+                                    net::redirect_error(use_awaitable, error));
   if (error) co_return ExchangeResult::close();
   client_.stream.expires_never();
   upstream->stream.expires_never();

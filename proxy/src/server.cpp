@@ -44,7 +44,7 @@ int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
 
   net::signal_set signals(impl.control, SIGTERM, SIGINT);
-  net::steady_timer drain_deadline(impl.control);
+  SteadyTimer drain_deadline(impl.control);
   signals.async_wait([&](beast::error_code error, int signal) {
     if (error) return;
     spdlog::info("signal {}: draining, deadline {} ms", signal, cfg.drain_timeout.count());

@@ -8,12 +8,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Splice {
-  tcp::socket& a;
-  tcp::socket& b;
+  TcpSocket& a;
+  TcpSocket& b;
   core::Duration idle_timeout;
   Clock::time_point last_traffic = Clock::now();
   int directions_running = 2;
-  net::steady_timer idle_timer;
+  SteadyTimer idle_timer;
 
   void close_both() {
     beast::error_code ignored;
@@ -22,24 +22,24 @@ struct Splice {
   }
 };
 
-net::awaitable<void> pump(Splice& splice, tcp::socket& from, beast::flat_buffer& pending,
-                          tcp::socket& to) {
+Awaitable<void> pump(Splice& splice, TcpSocket& from, beast::flat_buffer& pending,
+                          TcpSocket& to) {
   beast::error_code error;
   if (pending.size() > 0) {
-    co_await net::async_write(to, pending.data(), net::redirect_error(net::use_awaitable, error));
+    co_await net::async_write(to, pending.data(), net::redirect_error(use_awaitable, error));
     pending.consume(pending.size());
   }
   std::array<char, 8192> chunk;
   while (!error) {
     std::size_t n = co_await from.async_read_some(net::buffer(chunk),
-                                                  net::redirect_error(net::use_awaitable, error));
+                                                  net::redirect_error(use_awaitable, error));
     if (error) break;
     splice.last_traffic = Clock::now();
     co_await net::async_write(to, net::buffer(chunk.data(), n),
-                              net::redirect_error(net::use_awaitable, error));
+                              net::redirect_error(use_awaitable, error));
   }
   if (error == net::error::eof) {
-    to.shutdown(tcp::socket::shutdown_send, error);
+    to.shutdown(net::socket_base::shutdown_send, error);
   } else {
     splice.close_both();
   }
@@ -47,11 +47,11 @@ net::awaitable<void> pump(Splice& splice, tcp::socket& from, beast::flat_buffer&
 
 // One timer for both directions, re-armed at the moment the tunnel would become idle
 // rather than ticking at a fixed rate.
-net::awaitable<void> watch_idle(Splice& splice) {
+Awaitable<void> watch_idle(Splice& splice) {
   while (splice.directions_running > 0) {
     splice.idle_timer.expires_at(splice.last_traffic + splice.idle_timeout);
     beast::error_code error;
-    co_await splice.idle_timer.async_wait(net::redirect_error(net::use_awaitable, error));
+    co_await splice.idle_timer.async_wait(net::redirect_error(use_awaitable, error));
     if (error) co_return;  // both directions ended
     if (Clock::now() >= splice.last_traffic + splice.idle_timeout) {
       splice.close_both();
@@ -62,10 +62,10 @@ net::awaitable<void> watch_idle(Splice& splice) {
 
 }  // namespace
 
-net::awaitable<void> splice(tcp::socket& a, beast::flat_buffer& from_a, tcp::socket& b,
+Awaitable<void> splice(TcpSocket& a, beast::flat_buffer& from_a, TcpSocket& b,
                             beast::flat_buffer& from_b, core::Duration idle_timeout) {
   auto executor = co_await net::this_coro::executor;
-  Splice splice{a, b, idle_timeout, Clock::now(), 2, net::steady_timer(executor)};
+  Splice splice{a, b, idle_timeout, Clock::now(), 2, SteadyTimer(executor)};
   auto direction_done = [&splice](std::exception_ptr) {
     if (--splice.directions_running == 0) splice.idle_timer.cancel();
   };
@@ -77,7 +77,7 @@ net::awaitable<void> splice(tcp::socket& a, beast::flat_buffer& from_a, tcp::soc
   while (splice.directions_running > 0) {
     splice.idle_timer.expires_at(Clock::time_point::max());
     beast::error_code ignored;
-    co_await splice.idle_timer.async_wait(net::redirect_error(net::use_awaitable, ignored));
+    co_await splice.idle_timer.async_wait(net::redirect_error(use_awaitable, ignored));
   }
 }
 

@@ -9,7 +9,7 @@ namespace {
 
 // An idle connection on which the engine has closed (or sent something unasked) is not
 // worth a request. One non-blocking peek answers that without waiting.
-bool peer_has_closed(tcp::socket& socket) {
+bool peer_has_closed(TcpSocket& socket) {
   char byte;
   ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
@@ -17,7 +17,7 @@ bool peer_has_closed(tcp::socket& socket) {
 
 }  // namespace
 
-UpstreamPool::UpstreamPool(net::any_io_executor executor, const core::UpstreamConfig& config,
+UpstreamPool::UpstreamPool(Executor executor, const core::UpstreamConfig& config,
                            std::vector<tcp::endpoint> endpoints)
     : executor_(std::move(executor)),
       config_(config),
@@ -46,12 +46,12 @@ UpstreamConnectionPtr UpstreamPool::take_idle() {
   return nullptr;
 }
 
-net::awaitable<UpstreamConnectResult> UpstreamPool::connect() {
+Awaitable<UpstreamConnectResult> UpstreamPool::connect() {
   UpstreamConnectResult result;
   result.connection = std::make_unique<UpstreamConnection>(executor_);
   auto& stream = result.connection->stream;
   stream.expires_after(config_.connect_timeout);
-  co_await stream.async_connect(endpoints_, net::redirect_error(net::use_awaitable, result.error));
+  co_await stream.async_connect(endpoints_, net::redirect_error(use_awaitable, result.error));
   if (result.error) {
     result.connection.reset();
     co_return result;

@@ -10,10 +10,10 @@ using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>
 constexpr auto accept_backoff_min = std::chrono::milliseconds(10);
 constexpr auto accept_backoff_max = std::chrono::seconds(1);
 
-tcp::acceptor open_listener(net::io_context& io, const tcp::endpoint& endpoint) {
-  tcp::acceptor acceptor(io);
+TcpAcceptor open_listener(net::io_context& io, const tcp::endpoint& endpoint) {
+  TcpAcceptor acceptor(io);
   acceptor.open(endpoint.protocol());
-  acceptor.set_option(tcp::acceptor::reuse_address(true));
+  acceptor.set_option(net::socket_base::reuse_address(true));
   acceptor.set_option(reuse_port(true));  // one listener per worker; the kernel spreads connections
   acceptor.bind(endpoint);
   acceptor.listen(net::socket_base::max_listen_connections);
@@ -62,19 +62,19 @@ void Worker::begin_drain() {
   for (auto* connection : idle) connection->close_if_idle();
 }
 
-net::awaitable<void> Worker::accept_loop() {
+Awaitable<void> Worker::accept_loop() {
   auto backoff = accept_backoff_min;
-  net::steady_timer backoff_timer(io_);
+  SteadyTimer backoff_timer(io_);
   while (!draining_) {
     beast::error_code error;
-    tcp::socket socket = co_await acceptor_.async_accept(net::redirect_error(net::use_awaitable, error));
+    TcpSocket socket = co_await acceptor_.async_accept(net::redirect_error(use_awaitable, error));
     if (error == net::error::operation_aborted || draining_) break;
     if (error) {
       // Out of file descriptors or memory: wait and try again rather than spin or stop.
       spdlog::warn("worker {}: accept failed: {}; retrying in {} ms", index_, error.message(),
                    backoff.count());
       backoff_timer.expires_after(backoff);
-      co_await backoff_timer.async_wait(net::redirect_error(net::use_awaitable, error));
+      co_await backoff_timer.async_wait(net::redirect_error(use_awaitable, error));
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, accept_backoff_max);
       continue;
     }

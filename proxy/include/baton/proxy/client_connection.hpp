@@ -13,33 +13,33 @@ class Worker;
 
 // The client end of an exchange: what forwarding code reads from and writes to.
 struct ClientSide {
-  beast::tcp_stream stream;
+  TcpStream stream;
   beast::flat_buffer buffer;  // bytes read past the current request head
   std::string address;        // peer address, for X-Forwarded-For
 };
 
 class ClientConnection {
 public:
-  ClientConnection(Worker& worker, tcp::socket socket);
+  ClientConnection(Worker& worker, TcpSocket socket);
   ~ClientConnection();
 
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
 
-  net::awaitable<void> run();
+  Awaitable<void> run();
 
   // Drain: closes the connection if it is waiting for a request; no-op otherwise.
   void close_if_idle();
 
 private:
   // Waits for the first byte of the next request within the idle timeout.
-  net::awaitable<bool> wait_for_request();
+  Awaitable<bool> wait_for_request();
   // Reads, checks and forwards one request. False when the connection must close.
-  net::awaitable<bool> serve_request();
-  net::awaitable<void> reply_error(const ErrorReply& reply, std::string_view request_id);
+  Awaitable<bool> serve_request();
+  Awaitable<void> reply_error(const ErrorReply& reply, std::string_view request_id);
   // Closes after an error without losing the reply to a reset: stop sending, then
   // read and discard what the client still sends, briefly.
-  net::awaitable<void> lingering_close();
+  Awaitable<void> lingering_close();
 
   Worker& worker_;
   ClientSide client_;
@@ -47,6 +47,6 @@ private:
 };
 
 // Spawned by the accept loop for each accepted socket.
-net::awaitable<void> serve_client(Worker& worker, tcp::socket socket);
+Awaitable<void> serve_client(Worker& worker, TcpSocket socket);
 
 }  // namespace baton::proxy

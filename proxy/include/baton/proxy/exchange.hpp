@@ -32,16 +32,16 @@ class Exchange {
 public:
   Exchange(Worker& worker, ClientSide& client, RequestParser& request, std::string request_id);
 
-  net::awaitable<ExchangeResult> run();
+  Awaitable<ExchangeResult> run();
 
 private:
   struct Attempt;  // the outcome of sending the request and reading the response head
 
-  net::awaitable<Attempt> send_request(UpstreamConnection& upstream);
-  net::awaitable<Attempt> read_response_head(UpstreamConnection& upstream);
-  net::awaitable<ExchangeResult> relay_response(UpstreamConnectionPtr upstream);
-  net::awaitable<ExchangeResult> tunnel(UpstreamConnectionPtr upstream);
-  net::awaitable<beast::error_code> read_request_body_piece();
+  Awaitable<Attempt> send_request(UpstreamConnection& upstream);
+  Awaitable<Attempt> read_response_head(UpstreamConnection& upstream);
+  Awaitable<ExchangeResult> relay_response(UpstreamConnectionPtr upstream);
+  Awaitable<ExchangeResult> tunnel(UpstreamConnectionPtr upstream);
+  Awaitable<beast::error_code> read_request_body_piece();
 
   Worker& worker_;
   ClientSide& client_;

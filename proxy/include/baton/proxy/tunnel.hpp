@@ -10,7 +10,7 @@ namespace baton::proxy {
 // each side's buffer already holds past the handshake. An end of stream in one
 // direction is passed on as a half close; an error, or no traffic either way for
 // `idle_timeout`, closes both.
-net::awaitable<void> splice(tcp::socket& a, beast::flat_buffer& from_a, tcp::socket& b,
+Awaitable<void> splice(TcpSocket& a, beast::flat_buffer& from_a, TcpSocket& b,
                             beast::flat_buffer& from_b, core::Duration idle_timeout);
 
 }  // namespace baton::proxy

@@ -16,9 +16,9 @@
 namespace baton::proxy {
 
 struct UpstreamConnection {
-  explicit UpstreamConnection(const net::any_io_executor& executor) : stream(executor) {}
+  explicit UpstreamConnection(const Executor& executor) : stream(executor) {}
 
-  beast::tcp_stream stream;
+  TcpStream stream;
   beast::flat_buffer buffer;  // bytes read past the last response stay with the connection
   bool reused = false;        // came from the pool: the engine may have closed it meanwhile
   std::chrono::steady_clock::time_point idle_since;
@@ -33,14 +33,14 @@ struct UpstreamConnectResult {
 class UpstreamPool {
 public:
   // `endpoints` is the engine address, resolved once at start.
-  UpstreamPool(net::any_io_executor executor, const core::UpstreamConfig& config,
+  UpstreamPool(Executor executor, const core::UpstreamConfig& config,
                std::vector<tcp::endpoint> endpoints);
 
   // An idle connection that is still open, or nullptr.
   UpstreamConnectionPtr take_idle();
 
   // A new connection, or the error of the last endpoint tried.
-  net::awaitable<UpstreamConnectResult> connect();
+  Awaitable<UpstreamConnectResult> connect();
 
   // Gives back a connection whose last exchange ended cleanly; beyond pool_size it is closed.
   void give_back(UpstreamConnectionPtr connection);
@@ -56,11 +56,11 @@ private:
   void arm_expiry();
   void drop_expired();
 
-  net::any_io_executor executor_;
+  Executor executor_;
   core::UpstreamConfig config_;
   std::vector<tcp::endpoint> endpoints_;
   std::deque<UpstreamConnectionPtr> idle_;  // oldest at the front
-  net::steady_timer expiry_timer_;
+  SteadyTimer expiry_timer_;
   bool expiry_armed_ = false;
   bool closed_ = false;
 };

@@ -45,13 +45,15 @@ public:
   void mark_busy(ClientConnection& connection) { idle_connections_.erase(&connection); }
 
 private:
-  net::awaitable<void> accept_loop();
+  Awaitable<void> accept_loop();
   void begin_drain();
 
   std::shared_ptr<const core::Config> config_;
   unsigned index_;
-  net::io_context io_{1};
-  tcp::acceptor acceptor_;
+  // Only this thread touches the worker's sockets, so the reactor needs no locking; the
+  // scheduler keeps its lock for drain() and stop(), which come from the control thread.
+  net::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  TcpAcceptor acceptor_;
   UpstreamPool upstream_;
   RequestIdGenerator request_ids_;
   std::unordered_set<ClientConnection*> idle_connections_;
