@@ -43,7 +43,7 @@ std::string peer_address(const TcpSocket& socket) {
 }  // namespace
 
 ClientConnection::ClientConnection(Worker& worker, TcpSocket socket)
-    : worker_(worker), client_{TcpStream(std::move(socket)), {}, {}} {
+    : worker_(worker), client_{TcpStream(std::move(socket)), {}, {}, {}, {}} {
   client_.address = peer_address(client_.stream.socket());
 }
 

@@ -1,5 +1,6 @@
 #include "baton/proxy/exchange.hpp"
 
+#include "baton/proxy/body_relay.hpp"
 #include "baton/proxy/headers.hpp"
 #include "baton/proxy/tunnel.hpp"
 #include "baton/proxy/worker.hpp"
@@ -52,25 +53,20 @@ Exchange::Exchange(Worker& worker, ClientSide& client, RequestParser& request,
       request_id_(std::move(request_id)),
       method_(request.get().method()),
       client_keep_alive_(request.get().keep_alive()),
-      client_understands_chunked_(request.get().version() >= 11),
+      http10_client_(request.get().version() < 11),
       wants_tunnel_(is_websocket_upgrade(request.get())),
       request_has_body_(!request.is_done()) {}
 
 Awaitable<ExchangeResult> Exchange::run() {
-  auto& request = request_.get();
-  if (auto length = request_.content_length();
-      length && *length > worker_.config().client.max_body_size) {
+  const auto& config = worker_.config();
+  if (auto length = request_.content_length(); length && *length > config.client.max_body_size) {
     co_return ExchangeResult::fail(body_too_large);
   }
-  if (request_has_body_ && expects_continue(request)) {
-    beast::error_code error;
-    client_.stream.expires_after(worker_.config().client.send_timeout);
-    co_await net::async_write(client_.stream, net::buffer(continue_line),
-                              net::redirect_error(use_awaitable, error));
+  if (request_has_body_ && expects_continue(request_.get())) {
+    auto error = co_await write_piece(client_.stream, continue_line, {}, false, false,
+                                      config.client.send_timeout);
     if (error) co_return ExchangeResult::close();
   }
-  prepare_upstream_request(request, {client_.address, request_id_}, wants_tunnel_);
-  request.version(11);  // keep-alive to the engine whatever the client speaks
 
   auto& pool = worker_.upstream();
   // A pooled connection may have been closed by the engine an instant ago. A request
@@ -103,45 +99,36 @@ Awaitable<ExchangeResult> Exchange::run() {
   }
 }
 
-Awaitable<beast::error_code> Exchange::read_request_body_piece() {
-  auto& body = request_.get().body();
-  body.data = relay_buffer_.data();
-  body.size = relay_buffer_.size();
-  client_.stream.expires_after(worker_.config().client.idle_timeout);
-  beast::error_code error;
-  co_await http::async_read_some(client_.stream, client_.buffer, request_,
-                                 net::redirect_error(use_awaitable, error));
-  if (error == http::error::need_buffer) error = {};
-  body.size = relay_buffer_.size() - body.size;
-  body.data = relay_buffer_.data();
-  body.more = !request_.is_done();
-  co_return error;
-}
-
 Awaitable<Exchange::Attempt> Exchange::send_request(UpstreamConnection& upstream) {
-  http::request_serializer<http::buffer_body> serializer{request_.get()};
-  auto& body = request_.get().body();
-  body = {};
+  const auto& config = worker_.config();
+  const bool chunked = request_.chunked();
+  client_.head.clear();
+  write_upstream_request_head(request_.get(),
+                              {client_.address, request_id_, chunked, wants_tunnel_},
+                              client_.head);
+  std::string_view head = client_.head;
   for (;;) {
+    std::string_view piece;
     if (!request_.is_done()) {
-      beast::error_code error = co_await read_request_body_piece();
-      if (error == http::error::body_limit) co_return Attempt{Attempt::Fault::client_body, body_too_large};
-      if (error == beast::error::timeout) co_return Attempt{Attempt::Fault::client_body, body_timeout};
-      if (error == http::error::end_of_stream || error == net::error::eof ||
-          error == net::error::connection_reset) {
+      auto read = co_await read_body_piece(client_.stream, client_.buffer, request_,
+                                           client_.relay_buffer, config.client.idle_timeout);
+      if (read.error == http::error::body_limit) co_return Attempt{Attempt::Fault::client_body, body_too_large};
+      if (read.error == beast::error::timeout) co_return Attempt{Attempt::Fault::client_body, body_timeout};
+      if (read.error == http::error::end_of_stream || read.error == net::error::eof ||
+          read.error == net::error::connection_reset) {
         co_return Attempt{Attempt::Fault::client_gone};
       }
-      if (error) co_return Attempt{Attempt::Fault::client_body, bad_body};
-    } else {
-      body = {nullptr, 0, false};
+      if (read.error) co_return Attempt{Attempt::Fault::client_body, bad_body};
+      piece = read.data;
     }
-    beast::error_code error;
-    upstream.stream.expires_after(worker_.config().upstream.read_timeout);
-    co_await http::async_write(upstream.stream, serializer,
-                               net::redirect_error(use_awaitable, error));
-    if (error == http::error::need_buffer) error = {};
-    if (error) co_return Attempt::upstream_error(error, false);
-    if (serializer.is_done()) co_return Attempt::ok();
+    const bool last = request_.is_done();
+    if (!head.empty() || !piece.empty() || last) {
+      auto error = co_await write_piece(upstream.stream, head, piece, chunked, last,
+                                        config.upstream.read_timeout);
+      if (error) co_return Attempt::upstream_error(error, false);
+      head = {};
+    }
+    if (last) co_return Attempt::ok();
   }
 }
 
@@ -162,85 +149,58 @@ Awaitable<Exchange::Attempt> Exchange::read_response_head(UpstreamConnection& up
 }
 
 Awaitable<ExchangeResult> Exchange::relay_response(UpstreamConnectionPtr upstream) {
-  auto& response = response_->get();
+  const auto& config = worker_.config();
+  const auto& response = response_->get();
   if (wants_tunnel_ && response.result() == http::status::switching_protocols) {
     co_return co_await tunnel(std::move(upstream));
   }
-  const bool engine_keeps_alive = response.keep_alive();
   const bool has_body = response_has_body(method_, response.result_int());
-  prepare_client_response(response, request_id_, false);
+  const bool length_known = !has_body || response_->content_length().has_value();
+  // Without a length, HTTP/1.1 clients get chunks as they come; HTTP/1.0 clients learn
+  // the end from the close.
+  const bool chunked = !length_known && !http10_client_;
+  const bool keep_alive =
+      client_keep_alive_ && !worker_.draining() && (length_known || chunked);
+  client_.head.clear();
+  write_client_response_head(response, {request_id_, chunked, keep_alive, http10_client_, false},
+                             client_.head);
 
-  bool keep_alive = client_keep_alive_ && !worker_.draining();
-  if (has_body && !response_->content_length()) {
-    if (client_understands_chunked_) {
-      response.chunked(true);
-    } else {
-      keep_alive = false;  // an HTTP/1.0 client learns the end from the close
+  std::string_view head = client_.head;
+  const auto send_timeout = config.client.send_timeout;
+  // The head goes out at once unless body bytes came with it: an event stream's client
+  // must see the head before the first event exists.
+  bool done = !has_body || response_->is_done();
+  while (!head.empty() || !done) {
+    std::string_view piece;
+    if (!done && (head.empty() || upstream->buffer.size() > 0)) {
+      auto read = co_await read_body_piece(upstream->stream, upstream->buffer, *response_,
+                                           client_.relay_buffer, config.upstream.read_timeout);
+      if (read.error) co_return ExchangeResult::close();  // cut: never pass as a whole body
+      piece = read.data;
+      done = response_->is_done();
+      if (piece.empty() && !done && head.empty()) continue;  // a chunk header alone
     }
-  }
-  response.keep_alive(keep_alive);
-  if (keep_alive && !client_understands_chunked_) response.set(http::field::connection, "keep-alive");
-
-  http::response_serializer<http::buffer_body> serializer{response};
-  auto& body = response.body();
-  const auto& upstream_config = worker_.config().upstream;
-  const auto send_timeout = worker_.config().client.send_timeout;
-  beast::error_code error;
-
-  if (!has_body) {
-    client_.stream.expires_after(send_timeout);
-    co_await http::async_write_header(client_.stream, serializer,
-                                      net::redirect_error(use_awaitable, error));
+    auto error = co_await write_piece(client_.stream, head, piece, chunked, done, send_timeout);
     if (error) co_return ExchangeResult::close();
-  } else {
-    // The head goes out at once unless body bytes are already here to go with it: an
-    // event stream's client must see the head before the first event exists.
-    bool head_sent = false;
-    while (!serializer.is_done()) {
-      if (response_->is_done()) {
-        body = {nullptr, 0, false};
-      } else if (head_sent || upstream->buffer.size() > 0) {
-        body.data = relay_buffer_.data();
-        body.size = relay_buffer_.size();
-        upstream->stream.expires_after(upstream_config.read_timeout);
-        co_await http::async_read_some(upstream->stream, upstream->buffer, *response_,
-                                       net::redirect_error(use_awaitable, error));
-        if (error == http::error::need_buffer) error = {};
-        if (error) co_return ExchangeResult::close();  // cut the stream: the client must not take it as whole
-        body.size = relay_buffer_.size() - body.size;
-        body.data = relay_buffer_.data();
-        body.more = !response_->is_done();
-        if (body.size == 0 && body.more) continue;  // a chunk header, no data yet
-      } else {
-        body = {nullptr, 0, true};
-      }
-      client_.stream.expires_after(send_timeout);
-      co_await http::async_write(client_.stream, serializer,
-                                 net::redirect_error(use_awaitable, error));
-      if (error == http::error::need_buffer) error = {};
-      if (error) co_return ExchangeResult::close();
-      head_sent = true;
-    }
+    head = {};
   }
 
-  if (engine_keeps_alive && response_->is_done()) worker_.upstream().give_back(std::move(upstream));
+  if (response.keep_alive() && response_->is_done()) worker_.upstream().give_back(std::move(upstream));
   co_return ExchangeResult{keep_alive, std::nullopt};
 }
 
 Awaitable<ExchangeResult> Exchange::tunnel(UpstreamConnectionPtr upstream) {
-  auto& response = response_->get();
-  prepare_client_response(response, request_id_, true);
-  http::response_serializer<http::buffer_body> serializer{response};
-  response.body() = {nullptr, 0, false};
-  beast::error_code error;
-  client_.stream.expires_after(worker_.config().client.send_timeout);
-  co_await http::async_write_header(client_.stream, serializer,
-                                    net::redirect_error(use_awaitable, error));
+  const auto& config = worker_.config();
+  client_.head.clear();
+  write_client_response_head(response_->get(), {request_id_, false, true, false, true},
+                             client_.head);
+  auto error = co_await write_piece(client_.stream, client_.head, {}, false, false,
+                                    config.client.send_timeout);
   if (error) co_return ExchangeResult::close();
   client_.stream.expires_never();
   upstream->stream.expires_never();
   co_await splice(client_.stream.socket(), client_.buffer, upstream->stream.socket(),
-                  upstream->buffer, worker_.config().upstream.read_timeout);
+                  upstream->buffer, config.upstream.read_timeout);
   co_return ExchangeResult::close();
 }
 

@@ -1,104 +1,146 @@
 #include "baton/proxy/headers.hpp"
 
-#include <array>
-#include <string>
+#include <boost/container/small_vector.hpp>
+
+#include <charconv>
 
 namespace baton::proxy {
 namespace {
 
-constexpr std::array<std::string_view, 6> fixed_hop_by_hop{
-    "Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade"};
-
-bool starts_with_proxy_dash(std::string_view name) {
-  return name.size() > 6 && beast::iequals(name.substr(0, 6), "Proxy-");
-}
-
-// Beast's equal_range spans the list from the first to the last field of a name, with
-// any other fields in between, so repeated fields are collected by a full walk.
-template <class Visit>
-void for_each_value(const http::fields& fields, std::string_view name, Visit visit) {
-  for (const auto& field : fields) {
-    if (beast::iequals(field.name_string(), name)) visit(field.value());
-  }
-}
-
-bool connection_names(const http::fields& fields, std::string_view name) {
-  bool named = false;
-  for_each_value(fields, "Connection", [&](std::string_view value) {
-    for (auto token : http::token_list{value}) named = named || beast::iequals(token, name);
-  });
-  return named;
-}
-
-void erase_named_by_connection(http::fields& fields, bool keep_upgrade) {
-  // Collect first: erasing while walking the Connection values would invalidate them.
-  std::vector<std::string> named;
-  for_each_value(fields, "Connection", [&](std::string_view value) {
-    for (auto token : http::token_list{value}) {
-      if (!(keep_upgrade && beast::iequals(token, "upgrade"))) named.emplace_back(token);
-    }
-  });
-  for (const auto& name : named) fields.erase(name);
-}
-
-void erase_proxy_fields(http::fields& fields) {
-  for (auto it = fields.begin(); it != fields.end();) {
-    it = starts_with_proxy_dash(it->name_string()) ? fields.erase(it) : std::next(it);
-  }
-}
-
+constexpr std::string_view crlf = "\r\n";
 constexpr std::string_view x_forwarded_for = "X-Forwarded-For";
 constexpr std::string_view x_forwarded_proto = "X-Forwarded-Proto";
 constexpr std::string_view x_forwarded_host = "X-Forwarded-Host";
+constexpr std::string_view x_request_id = "X-Request-Id";
 
-void append_forwarded_for(http::fields& fields, std::string_view client_address) {
-  std::string chain;
-  for_each_value(fields, x_forwarded_for, [&](std::string_view value) {
-    if (!value.empty()) chain.append(value).append(", ");
-  });
-  chain.append(client_address);
-  fields.set(x_forwarded_for, chain);
+using Field = http::fields::value_type;
+
+bool is_named(const Field& field, std::string_view name) {
+  auto actual = field.name_string();
+  return actual.size() == name.size() && beast::iequals(actual, name);
 }
 
-void set_if_absent(http::fields& fields, std::string_view name, std::string_view value) {
-  if (fields.find(name) == fields.end()) fields.set(name, value);
+// The tokens of every Connection field: the names this message adds to the hop-by-hop set.
+class ConnectionTokens {
+public:
+  explicit ConnectionTokens(const http::fields& fields) {
+    for (const auto& field : fields) {
+      if (field.name() != http::field::connection) continue;
+      for (auto token : http::token_list{field.value()}) tokens_.push_back(token);
+    }
+  }
+
+  bool names(std::string_view name) const {
+    return std::any_of(tokens_.begin(), tokens_.end(),
+                       [&](std::string_view token) { return beast::iequals(token, name); });
+  }
+
+private:
+  boost::container::small_vector<std::string_view, 8> tokens_;
+};
+
+bool is_fixed_hop_by_hop(http::field name) {
+  switch (name) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_proxy_field(std::string_view name) {
+  return name.size() > 6 && beast::iequals(name.substr(0, 6), "Proxy-");
+}
+
+// Whether `field` stops at this hop. A tunnel keeps Upgrade; its Connection is rewritten.
+bool stops_here(const Field& field, const ConnectionTokens& connection, bool tunnel) {
+  if (tunnel && field.name() == http::field::upgrade) return false;
+  return is_fixed_hop_by_hop(field.name()) || is_proxy_field(field.name_string()) ||
+         connection.names(field.name_string());
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append(crlf);
+}
+
+void append_forwarded_for(const RequestHeader& request, std::string_view client_address,
+                          std::string& out) {
+  out.append(x_forwarded_for).append(": ");
+  for (const auto& field : request) {
+    if (is_named(field, x_forwarded_for) && !field.value().empty()) {
+      out.append(field.value()).append(", ");
+    }
+  }
+  out.append(client_address).append(crlf);
+}
+
+void append_framing(std::string& out, bool chunked_body, bool tunnel) {
+  if (tunnel) append_field(out, "Connection", "upgrade");
+  if (chunked_body) append_field(out, "Transfer-Encoding", "chunked");
 }
 
 }  // namespace
 
 bool is_hop_by_hop(const http::fields& fields, std::string_view name) {
-  for (auto fixed : fixed_hop_by_hop) {
-    if (beast::iequals(fixed, name)) return true;
-  }
-  return starts_with_proxy_dash(name) || connection_names(fields, name);
+  if (is_proxy_field(name) || ConnectionTokens(fields).names(name)) return true;
+  return is_fixed_hop_by_hop(http::string_to_field(name));
 }
 
-void remove_hop_by_hop(http::fields& fields, bool keep_upgrade) {
-  erase_named_by_connection(fields, keep_upgrade);
-  for (auto name : fixed_hop_by_hop) {
-    if (keep_upgrade && (name == "Connection" || name == "Upgrade")) continue;
-    fields.erase(name);
+void write_upstream_request_head(const RequestHeader& request, const UpstreamRequestInfo& info,
+                                 std::string& out) {
+  out.append(request.method_string()).append(" ").append(request.target()).append(" HTTP/1.1\r\n");
+  const ConnectionTokens connection(request);
+  std::string_view host;
+  bool has_forwarded_proto = false;
+  bool has_forwarded_host = false;
+  for (const auto& field : request) {
+    if (stops_here(field, connection, info.tunnel)) continue;
+    if (field.name() == http::field::expect || is_named(field, x_request_id) ||
+        is_named(field, x_forwarded_for)) {
+      continue;  // replaced below
+    }
+    if (field.name() == http::field::host) host = field.value();
+    has_forwarded_proto = has_forwarded_proto || is_named(field, x_forwarded_proto);
+    has_forwarded_host = has_forwarded_host || is_named(field, x_forwarded_host);
+    append_field(out, field.name_string(), field.value());
   }
-  erase_proxy_fields(fields);
-  if (keep_upgrade) fields.set(http::field::connection, "upgrade");
+  append_forwarded_for(request, info.client_address, out);
+  if (!has_forwarded_proto) append_field(out, x_forwarded_proto, "http");
+  if (!has_forwarded_host && !host.empty()) append_field(out, x_forwarded_host, host);
+  append_field(out, x_request_id, info.request_id);
+  append_framing(out, info.chunked_body, info.tunnel);
+  out.append(crlf);
 }
 
-void prepare_upstream_request(RequestHeader& request, const ForwardedFor& forwarded,
-                              bool tunnel) {
-  remove_hop_by_hop(request, tunnel);
-  request.erase(http::field::expect);
-  append_forwarded_for(request, forwarded.client_address);
-  set_if_absent(request, x_forwarded_proto, "http");
-  if (auto host = request.find(http::field::host); host != request.end()) {
-    set_if_absent(request, x_forwarded_host, host->value());
-  }
-  request.set("X-Request-Id", forwarded.request_id);
-}
+void write_client_response_head(const ResponseHeader& response, const ClientResponseInfo& info,
+                                std::string& out) {
+  const unsigned status = response.result_int();
+  char digits[3];
+  std::to_chars(digits, digits + 3, status);
+  auto reason = response.reason();
+  if (reason.empty()) reason = http::obsolete_reason(response.result());
+  out.append("HTTP/1.1 ").append(digits, 3).append(" ").append(reason).append(crlf);
 
-void prepare_client_response(ResponseHeader& response, std::string_view request_id,
-                             bool tunnel) {
-  remove_hop_by_hop(response, tunnel);
-  response.set("X-Request-Id", request_id);
+  const ConnectionTokens connection(response);
+  for (const auto& field : response) {
+    if (stops_here(field, connection, info.tunnel) || is_named(field, x_request_id)) continue;
+    append_field(out, field.name_string(), field.value());
+  }
+  append_field(out, x_request_id, info.request_id);
+  if (!info.tunnel) {
+    if (!info.keep_alive) {
+      append_field(out, "Connection", "close");
+    } else if (info.http10_client) {
+      append_field(out, "Connection", "keep-alive");
+    }
+  }
+  append_framing(out, info.chunked_body, info.tunnel);
+  out.append(crlf);
 }
 
 bool is_valid_request_id(std::string_view id) {
@@ -108,7 +150,7 @@ bool is_valid_request_id(std::string_view id) {
 
 bool is_websocket_upgrade(const RequestHeader& request) {
   if (request.method() != http::verb::get) return false;
-  if (!connection_names(request, "upgrade")) return false;
+  if (!ConnectionTokens(request).names("upgrade")) return false;
   for (auto token : http::token_list{request[http::field::upgrade]}) {
     if (beast::iequals(token, "websocket")) return true;
   }

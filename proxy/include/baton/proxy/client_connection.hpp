@@ -5,6 +5,7 @@
 #include "baton/core/asio.hpp"
 #include "baton/proxy/error_response.hpp"
 
+#include <array>
 #include <string>
 
 namespace baton::proxy {
@@ -16,6 +17,10 @@ struct ClientSide {
   TcpStream stream;
   beast::flat_buffer buffer;  // bytes read past the current request head
   std::string address;        // peer address, for X-Forwarded-For
+  // Body pieces pass through here in both directions. It belongs to the connection,
+  // not the request, so that no request allocates it.
+  std::array<char, 8192> relay_buffer;
+  std::string head;  // the head being sent, either way; its capacity is reused
 };
 
 class ClientConnection {

@@ -8,7 +8,6 @@
 #include "baton/proxy/error_response.hpp"
 #include "baton/proxy/upstream_pool.hpp"
 
-#include <array>
 #include <optional>
 #include <string>
 
@@ -41,7 +40,6 @@ private:
   Awaitable<Attempt> read_response_head(UpstreamConnection& upstream);
   Awaitable<ExchangeResult> relay_response(UpstreamConnectionPtr upstream);
   Awaitable<ExchangeResult> tunnel(UpstreamConnectionPtr upstream);
-  Awaitable<beast::error_code> read_request_body_piece();
 
   Worker& worker_;
   ClientSide& client_;
@@ -49,11 +47,10 @@ private:
   std::string request_id_;
   http::verb method_;
   bool client_keep_alive_;
-  bool client_understands_chunked_;
+  bool http10_client_;
   bool wants_tunnel_;
   bool request_has_body_;
   std::optional<ResponseParser> response_;
-  std::array<char, 8192> relay_buffer_;
 };
 
 }  // namespace baton::proxy

@@ -1,9 +1,12 @@
-// Header rewriting between the client and the engine. Pure functions over Beast
-// header objects: no I/O, so every rule has a unit test.
+// Header rules between the client and the engine, as pure functions: a parsed head goes
+// in, the bytes of the head to send come out. Fields pass through by being copied into
+// a reused buffer, never by editing the parsed message, so a request whose fields pass
+// unchanged costs no allocation.
 #pragma once
 
 #include "baton/core/asio.hpp"
 
+#include <string>
 #include <string_view>
 
 namespace baton::proxy {
@@ -11,30 +14,38 @@ namespace baton::proxy {
 using RequestHeader = http::request_header<>;
 using ResponseHeader = http::response_header<>;
 
-// What the relay knows about a request that the engine should be told.
-struct ForwardedFor {
+// What the engine should be told about the request besides what the client sent.
+struct UpstreamRequestInfo {
   std::string_view client_address;  // the peer address of the client connection
   std::string_view request_id;      // kept or generated; see is_valid_request_id
+  bool chunked_body = false;        // the body follows in chunked framing
+  bool tunnel = false;              // a protocol switch: keep Connection: upgrade and Upgrade
 };
 
-// True for the fields RFC 9110 7.6.1 makes hop-by-hop, and for those the message's
-// own Connection field names.
+// How the response reaches the client.
+struct ClientResponseInfo {
+  std::string_view request_id;
+  bool chunked_body = false;  // re-framed as chunked (the engine's framing is hop-by-hop)
+  bool keep_alive = true;     // false adds Connection: close
+  bool http10_client = false; // a kept-alive HTTP/1.0 client needs Connection: keep-alive
+  bool tunnel = false;
+};
+
+// True for the fields RFC 9110 7.6.1 makes hop-by-hop (and every Proxy-* field), and for
+// those the message's own Connection fields name.
 bool is_hop_by_hop(const http::fields& fields, std::string_view name);
 
-// Removes every hop-by-hop field. With `keep_upgrade`, the Connection: upgrade and
-// Upgrade fields of a protocol switch survive so that it can be tunnelled.
-void remove_hop_by_hop(http::fields& fields, bool keep_upgrade = false);
+// Appends the request head the engine receives: request line as HTTP/1.1, end-to-end
+// fields as sent, hop-by-hop fields and Expect dropped (baton answers 100 Continue
+// itself), X-Forwarded-For extended, X-Forwarded-Proto/-Host set when absent,
+// X-Request-Id set, and the body framing.
+void write_upstream_request_head(const RequestHeader& request, const UpstreamRequestInfo& info,
+                                 std::string& out);
 
-// Rewrites a client request, in place, into the request the engine receives:
-// hop-by-hop fields removed, X-Forwarded-For/-Proto/-Host and X-Request-Id set, and
-// Expect removed (baton answers 100 Continue itself, as nginx does).
-void prepare_upstream_request(RequestHeader& request, const ForwardedFor& forwarded,
-                              bool tunnel);
-
-// Rewrites an engine response, in place, into the response the client receives.
-// Framing is the caller's: Content-Length is kept, Transfer-Encoding is removed.
-void prepare_client_response(ResponseHeader& response, std::string_view request_id,
-                             bool tunnel);
+// Appends the response head the client receives: status line, end-to-end fields,
+// X-Request-Id, and the framing and connection fields of `info`.
+void write_client_response_head(const ResponseHeader& response, const ClientResponseInfo& info,
+                                std::string& out);
 
 // A request id the client may choose: 1..128 visible ASCII characters.
 bool is_valid_request_id(std::string_view id);
