@@ -7,7 +7,7 @@
 namespace baton::proxy {
 
 template <bool isRequest>
-Awaitable<BodyPiece> read_body_piece(TcpStream& stream, beast::flat_buffer& input,
+Awaitable<BodyPiece> read_body_piece(core::TimedSocket& stream, beast::flat_buffer& input,
                                      http::parser<isRequest, http::buffer_body>& parser,
                                      std::span<char> buffer, core::Duration timeout) {
   auto& body = parser.get().body();
@@ -17,20 +17,21 @@ Awaitable<BodyPiece> read_body_piece(TcpStream& stream, beast::flat_buffer& inpu
   stream.expires_after(timeout);
   co_await http::async_read_some(stream, input, parser,
                                  net::redirect_error(use_awaitable, piece.error));
+  piece.error = stream.outcome(piece.error);
   if (piece.error == http::error::need_buffer) piece.error = {};
   piece.data = std::string_view(buffer.data(), buffer.size() - body.size);
   body = {};
   co_return piece;
 }
 
-template Awaitable<BodyPiece> read_body_piece<true>(TcpStream&, beast::flat_buffer&,
+template Awaitable<BodyPiece> read_body_piece<true>(core::TimedSocket&, beast::flat_buffer&,
                                                     http::parser<true, http::buffer_body>&,
                                                     std::span<char>, core::Duration);
-template Awaitable<BodyPiece> read_body_piece<false>(TcpStream&, beast::flat_buffer&,
+template Awaitable<BodyPiece> read_body_piece<false>(core::TimedSocket&, beast::flat_buffer&,
                                                      http::parser<false, http::buffer_body>&,
                                                      std::span<char>, core::Duration);
 
-Awaitable<beast::error_code> write_piece(TcpStream& stream, std::string_view head,
+Awaitable<beast::error_code> write_piece(core::TimedSocket& stream, std::string_view head,
                                          std::string_view piece, bool chunked, bool last,
                                          core::Duration timeout) {
   static constexpr std::string_view crlf = "\r\n";
@@ -53,7 +54,7 @@ Awaitable<beast::error_code> write_piece(TcpStream& stream, std::string_view hea
   if (buffers.empty()) co_return error;
   stream.expires_after(timeout);
   co_await net::async_write(stream, buffers, net::redirect_error(use_awaitable, error));
-  co_return error;
+  co_return stream.outcome(error);
 }
 
 }  // namespace baton::proxy

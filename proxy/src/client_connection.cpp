@@ -43,14 +43,14 @@ std::string peer_address(const TcpSocket& socket) {
 }  // namespace
 
 ClientConnection::ClientConnection(Worker& worker, TcpSocket socket)
-    : worker_(worker), client_{TcpStream(std::move(socket)), {}, {}, {}, {}} {
+    : worker_(worker), client_{core::TimedSocket(std::move(socket)), {}, {}, {}, {}} {
   client_.address = peer_address(client_.stream.socket());
 }
 
 ClientConnection::~ClientConnection() { worker_.mark_busy(*this); }
 
 void ClientConnection::close_if_idle() {
-  if (idle_) client_.stream.cancel();
+  if (idle_) client_.stream.socket().cancel();
 }
 
 Awaitable<void> ClientConnection::run() {
@@ -88,6 +88,7 @@ Awaitable<bool> ClientConnection::serve_request() {
   beast::error_code error;
   co_await http::async_read_header(client_.stream, client_.buffer, parser,
                                    net::redirect_error(use_awaitable, error));
+  error = client_.stream.outcome(error);
   if (error) {
     if (client_went_away(error)) co_return false;
     co_await reply_error(reply_for_read_error(error), worker_.request_ids().next());

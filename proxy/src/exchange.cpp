@@ -142,6 +142,7 @@ Awaitable<Exchange::Attempt> Exchange::read_response_head(UpstreamConnection& up
     upstream.stream.expires_after(worker_.config().upstream.read_timeout);
     co_await http::async_read_header(upstream.stream, upstream.buffer, *response_,
                                      net::redirect_error(use_awaitable, error));
+    error = upstream.stream.outcome(error);
     if (error) co_return Attempt::upstream_error(error, response_->got_some());
     const unsigned status = response_->get().result_int();
     if (status >= 200 || status == 101) co_return Attempt::ok();

@@ -51,7 +51,9 @@ Awaitable<UpstreamConnectResult> UpstreamPool::connect() {
   result.connection = std::make_unique<UpstreamConnection>(executor_);
   auto& stream = result.connection->stream;
   stream.expires_after(config_.connect_timeout);
-  co_await stream.async_connect(endpoints_, net::redirect_error(use_awaitable, result.error));
+  co_await net::async_connect(stream.socket(), endpoints_,
+                              net::redirect_error(use_awaitable, result.error));
+  result.error = stream.outcome(result.error);
   if (result.error) {
     result.connection.reset();
     co_return result;

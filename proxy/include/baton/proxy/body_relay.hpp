@@ -5,6 +5,7 @@
 
 #include "baton/core/asio.hpp"
 #include "baton/core/config.hpp"
+#include "baton/core/timed_socket.hpp"
 
 #include <span>
 #include <string_view>
@@ -18,13 +19,13 @@ struct BodyPiece {
 
 // Reads what is available of a message body into `buffer`, at most its size.
 template <bool isRequest>
-Awaitable<BodyPiece> read_body_piece(TcpStream& stream, beast::flat_buffer& input,
+Awaitable<BodyPiece> read_body_piece(core::TimedSocket& stream, beast::flat_buffer& input,
                                      http::parser<isRequest, http::buffer_body>& parser,
                                      std::span<char> buffer, core::Duration timeout);
 
 // Writes `head` (may be empty), then `piece` framed as a chunk when `chunked`, then the
 // last chunk when `chunked && last`, in one gathered write.
-Awaitable<beast::error_code> write_piece(TcpStream& stream, std::string_view head,
+Awaitable<beast::error_code> write_piece(core::TimedSocket& stream, std::string_view head,
                                          std::string_view piece, bool chunked, bool last,
                                          core::Duration timeout);
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "baton/core/asio.hpp"
+#include "baton/core/timed_socket.hpp"
 #include "baton/proxy/error_response.hpp"
 
 #include <array>
@@ -14,7 +15,7 @@ class Worker;
 
 // The client end of an exchange: what forwarding code reads from and writes to.
 struct ClientSide {
-  TcpStream stream;
+  core::TimedSocket stream;
   beast::flat_buffer buffer;  // bytes read past the current request head
   std::string address;        // peer address, for X-Forwarded-For
   // Body pieces pass through here in both directions. It belongs to the connection,

@@ -8,6 +8,7 @@
 
 #include "baton/core/asio.hpp"
 #include "baton/core/config.hpp"
+#include "baton/core/timed_socket.hpp"
 
 #include <deque>
 #include <memory>
@@ -18,7 +19,7 @@ namespace baton::proxy {
 struct UpstreamConnection {
   explicit UpstreamConnection(const Executor& executor) : stream(executor) {}
 
-  TcpStream stream;
+  core::TimedSocket stream;
   beast::flat_buffer buffer;  // bytes read past the last response stay with the connection
   bool reused = false;        // came from the pool: the engine may have closed it meanwhile
   std::chrono::steady_clock::time_point idle_since;
