@@ -97,8 +97,8 @@ Awaitable<bool> ClientConnection::serve_request() {
 
   auto& request = parser.get();
   auto client_id = request["X-Request-Id"];
-  std::string request_id = is_valid_request_id(client_id) ? std::string(client_id)
-                                                          : worker_.request_ids().next();
+  const RequestId request_id = is_valid_request_id(client_id) ? RequestId(client_id)
+                                                              : worker_.request_ids().next();
   if (request.version() != 10 && request.version() != 11) {
     co_await reply_error({http::status::http_version_not_supported, "http_version_not_supported",
                           "only HTTP/1.0 and HTTP/1.1 are served"},

@@ -46,11 +46,11 @@ struct Exchange::Attempt {
 };
 
 Exchange::Exchange(Worker& worker, ClientSide& client, RequestParser& request,
-                   std::string request_id)
+                   std::string_view request_id)
     : worker_(worker),
       client_(client),
       request_(request),
-      request_id_(std::move(request_id)),
+      request_id_(request_id),
       method_(request.get().method()),
       client_keep_alive_(request.get().keep_alive()),
       http10_client_(request.get().version() < 11),

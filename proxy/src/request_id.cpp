@@ -17,9 +17,9 @@ std::uint64_t RequestIdGenerator::next_word() {
   return z ^ (z >> 31);
 }
 
-std::string RequestIdGenerator::next() {
+RequestId RequestIdGenerator::next() {
   static constexpr char hex[] = "0123456789abcdef";
-  std::string id(32, '0');
+  RequestId id(32, '0');
   for (int half = 0; half < 2; ++half) {
     std::uint64_t word = next_word();
     for (int i = 0; i < 16; ++i, word >>= 4) id[half * 16 + i] = hex[word & 0xf];

@@ -15,6 +15,8 @@ bool peer_has_closed(TcpSocket& socket) {
   return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
+constexpr auto peek_after_idle = std::chrono::milliseconds(50);
+
 }  // namespace
 
 UpstreamPool::UpstreamPool(Executor executor, const core::UpstreamConfig& config,
@@ -38,7 +40,10 @@ UpstreamConnectionPtr UpstreamPool::take_idle() {
       idle_.clear();  // every older one has expired too
       break;
     }
-    if (!peer_has_closed(connection->stream.socket())) {
+    // Under load a connection comes back within microseconds, too soon for the engine to
+    // have dropped it, and the peek would be a system call per request for nothing.
+    const bool worth_a_peek = now - connection->idle_since >= peek_after_idle;
+    if (!worth_a_peek || !peer_has_closed(connection->stream.socket())) {
       connection->reused = true;
       return connection;
     }

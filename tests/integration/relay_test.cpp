@@ -1,5 +1,6 @@
 // The relay of baton-proxy, black-box: a real baton-proxy process between these tests
 // and an in-process engine, both on free loopback ports.
+#include "support/baton_proxy.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/test_engine.hpp"
@@ -21,75 +22,6 @@ namespace baton::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-// One baton-proxy run; the defaults suit most tests.
-struct ProxySettings {
-  std::uint16_t upstream_port = 0;
-  unsigned threads = 1;
-  std::string drain_timeout = "5s";
-  std::string header_timeout = "1s";
-  std::string idle_timeout = "5s";
-  std::string max_header_size = "8k";
-  std::string max_body_size = "1m";
-  std::string read_timeout = "10s";  // well above any pause a test makes mid-stream
-};
-
-std::string proxy_config(const ProxySettings& settings, std::uint16_t listen_port, std::uint16_t admin_port) {
-  std::ostringstream yaml;
-  yaml << "listen: 127.0.0.1:" << listen_port << "\n"
-       << "threads: " << settings.threads << "\n"
-       << "drain_timeout: " << settings.drain_timeout << "\n"
-       << "client:\n"
-       << "  header_timeout: " << settings.header_timeout << "\n"
-       << "  idle_timeout: " << settings.idle_timeout << "\n"
-       << "  max_header_size: " << settings.max_header_size << "\n"
-       << "  max_body_size: " << settings.max_body_size << "\n"
-       << "upstream:\n"
-       << "  url: http://127.0.0.1:" << settings.upstream_port << "\n"
-       << "  connect_timeout: 1s\n"
-       << "  read_timeout: " << settings.read_timeout << "\n"
-       << "  pool_size: 8\n"
-       << "admin:\n"
-       << "  listen: 127.0.0.1:" << admin_port << "\n"
-       << "lease:\n"
-       << "  backend: memory\n"
-       << "logging:\n"
-       << "  level: debug\n"
-       << "  format: text\n";
-  return yaml.str();
-}
-
-// BATON_BIN_DIR in the environment tests another build than the one CMake configured.
-std::string proxy_program() {
-  const char* dir = std::getenv("BATON_BIN_DIR");
-  return std::string(dir != nullptr && *dir != '\0' ? dir : BATON_BIN_DIR) + "/baton-proxy";
-}
-
-// baton-proxy on a free port, accepting connections once constructed.
-class BatonProxy {
-public:
-  explicit BatonProxy(const ProxySettings& settings) : port_(free_port()) {
-    const auto config = dir_ / "baton.yaml";
-    write_file(config, proxy_config(settings, port_, free_port()));
-    process_.emplace(ProcessOptions{
-        .program = proxy_program(),
-        .args = {"--config", config.string()},
-        .env = {},
-        .log_file = dir_ / "baton-proxy.log",
-    });
-    const bool accepting = wait_until(10s, [this] { return port_accepts(port_) || !process_->running(); });
-    REQUIRE_MESSAGE(process_->running(), "baton-proxy exited at start: ", *process_->wait_for_exit(0ms));
-    REQUIRE_MESSAGE(accepting, "baton-proxy does not accept on port ", port_);
-  }
-
-  std::uint16_t port() const { return port_; }
-  Process& process() { return *process_; }
-
-private:
-  TempDir dir_;
-  std::uint16_t port_;
-  std::optional<Process> process_;  // optional only to start it after the config is written
-};
 
 rapidjson::Document parse_json(const std::string& text) {
   rapidjson::Document document;

@@ -6,6 +6,7 @@
 #include "baton/core/asio.hpp"
 #include "baton/proxy/client_connection.hpp"
 #include "baton/proxy/error_response.hpp"
+#include "baton/proxy/request_id.hpp"
 #include "baton/proxy/upstream_pool.hpp"
 
 #include <optional>
@@ -29,7 +30,7 @@ struct ExchangeResult {
 
 class Exchange {
 public:
-  Exchange(Worker& worker, ClientSide& client, RequestParser& request, std::string request_id);
+  Exchange(Worker& worker, ClientSide& client, RequestParser& request, std::string_view request_id);
 
   Awaitable<ExchangeResult> run();
 
@@ -44,7 +45,7 @@ private:
   Worker& worker_;
   ClientSide& client_;
   RequestParser& request_;
-  std::string request_id_;
+  std::string_view request_id_;  // owned by the connection's request
   http::verb method_;
   bool client_keep_alive_;
   bool http10_client_;

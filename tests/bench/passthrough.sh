@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# Pass-through benchmark: baton-proxy against nginx proxy_pass, one worker each, in front
+# of the same nginx upstream that answers a small fixed body, driven by wrk with keep-alive
+# in one run. A direct-to-upstream run is the reference. Prints requests/s, p50/p99
+# latency and the CPU time the server under test spent per request, and the baton/nginx
+# ratios.
+#
+#   tests/bench/passthrough.sh
+#
+# Environment (default):
+#   BENCH_DURATION (10s)    length of each measured wrk run
+#   BENCH_WARMUP (2s)       unmeasured wrk run before each measured one; 0 to skip
+#   BENCH_CONNECTIONS (50)  wrk -c
+#   BENCH_THREADS (1)       wrk -t
+#   BENCH_ROUNDS (1)        rounds of the three runs, interleaved; the median is reported
+#   BENCH_PIN (1)           1: pin processes to CPUs as described below; 0: no pinning
+#   BATON_BUILD_DIR (build) where bin/baton-proxy is
+#
+# CPUs: on a 2-core machine, with BENCH_PIN=1, the proxy under test (nginx or baton) gets
+# CPU 1 to itself, while wrk and the upstream nginx (1 worker) share CPU 0. The proxy does
+# the most work per request (two sockets, parsing both ways), so it is the one measured;
+# unpinned, the scheduler moves the three busy processes around and the figures wander.
+# When CPU 0 saturates first, requests/s of the two proxies converge on the direct figure;
+# CPU time per request, read from /proc, still compares them.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build_dir=${BATON_BUILD_DIR:-$root/build}
+baton_bin=$build_dir/bin/baton-proxy
+nginx_bin=${NGINX:-/usr/sbin/nginx}
+duration=${BENCH_DURATION:-10s}
+warmup=${BENCH_WARMUP:-2s}
+connections=${BENCH_CONNECTIONS:-50}
+wrk_threads=${BENCH_THREADS:-1}
+rounds=${BENCH_ROUNDS:-1}
+pin=${BENCH_PIN:-1}
+targets=(direct nginx baton)
+work=""
+pids=()
+pinned=()
+declare -A target_url target_pid
+
+die() { printf 'passthrough: %s\n' "$*" >&2; exit 1; }
+log() { printf '%s\n' "$*" >&2; }
+
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$work" ]; then rm -rf "$work"; fi
+}
+
+check_tools() {
+  [ -x "$nginx_bin" ] || die "no nginx at $nginx_bin (deploy/install-deps.sh installs nginx-light)"
+  command -v wrk >/dev/null || die "no wrk (deploy/install-deps.sh installs it)"
+  command -v curl >/dev/null || die "no curl"
+  [ -x "$baton_bin" ] || die "no $baton_bin; build first (deploy/build.sh)"
+  if [ "$pin" = 1 ] && { [ "$(nproc)" -lt 2 ] || ! command -v taskset >/dev/null; }; then
+    log "passthrough: pinning needs 2 CPUs and taskset; running unpinned"
+    pin=0
+  fi
+}
+
+# Prints $1 distinct free loopback ports, one per line (bound together, so they differ).
+free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# Sets the array `pinned` to the command prefix that runs a command on CPU $1. A prefix,
+# not a wrapper function, so that a server started in the background is the process
+# whose id $! gives (taskset execs the command).
+pin_to() {
+  pinned=()
+  if [ "$pin" = 1 ]; then pinned=(taskset -c "$1"); fi
+}
+
+# The http{} lines both nginx instances share. Temp paths stay inside the instance's own
+# directory so that nothing needs /var/lib/nginx; keep-alive connections are never
+# closed after a request count, as baton's are not.
+nginx_common() {
+  local dir=$1
+  cat <<EOF
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    keepalive_requests 1000000;
+EOF
+}
+
+nginx_head() {
+  local dir=$1
+  cat <<EOF
+daemon off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+EOF
+}
+
+write_upstream_conf() {
+  local dir=$1 port=$2
+  nginx_head "$dir"
+  cat <<EOF
+http {
+$(nginx_common "$dir")
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            default_type text/plain;
+            return 200 "hello world\n";
+        }
+    }
+}
+EOF
+}
+
+write_proxy_conf() {
+  local dir=$1 port=$2 upstream_port=$3
+  nginx_head "$dir"
+  cat <<EOF
+http {
+$(nginx_common "$dir")
+    upstream backend {
+        server 127.0.0.1:$upstream_port;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+}
+
+write_baton_conf() {
+  local port=$1 upstream_port=$2 admin_port=$3
+  cat <<EOF
+instance_id: bench
+listen: 127.0.0.1:$port
+threads: 1
+upstream: { url: http://127.0.0.1:$upstream_port }
+admin: { listen: 127.0.0.1:$admin_port }
+lease: { backend: memory }
+logging: { level: warn, access_log: false }
+EOF
+}
+
+start_nginx() {  # start_nginx NAME CPU WRITER ARGS...: writes the config, starts nginx
+  local name=$1 cpu=$2 writer=$3
+  shift 3
+  local dir=$work/$name
+  mkdir -p "$dir"
+  "$writer" "$dir" "$@" >"$dir/nginx.conf"
+  pin_to "$cpu"
+  "${pinned[@]}" "$nginx_bin" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
+    >"$dir/stdout.log" 2>&1 &
+  pids+=("$!")
+  started=$!
+}
+
+start_baton() {  # start_baton CPU PORT UPSTREAM_PORT ADMIN_PORT
+  local cpu=$1 dir=$work/baton
+  mkdir -p "$dir"
+  write_baton_conf "$2" "$3" "$4" >"$dir/baton.yaml"
+  pin_to "$cpu"
+  "${pinned[@]}" "$baton_bin" --config "$dir/baton.yaml" >"$dir/baton.log" 2>&1 &
+  pids+=("$!")
+  started=$!
+}
+
+# Waits until target $1 answers with the upstream's body, or fails after 10 s.
+wait_for() {
+  local target=$1 tries=100
+  until [ "$(curl -sS --max-time 1 "${target_url[$target]}" 2>/dev/null)" = "hello world" ]; do
+    tries=$((tries - 1))
+    if [ "$tries" -le 0 ]; then
+      tail -n 20 "$work"/*/*.log >&2 2>/dev/null || true
+      die "$target does not answer 'hello world' on ${target_url[$target]}"
+    fi
+    sleep 0.1
+  done
+}
+
+# Turns wrk --latency output into "requests/s p50_us p99_us errors requests seconds".
+parse_wrk() {
+  awk '
+    function us(v) {
+      if (v ~ /us$/) return v + 0
+      if (v ~ /ms$/) return v * 1000
+      if (v ~ /s$/) return v * 1000000
+      return v + 0
+    }
+    /^ +50%/ { p50 = us($2) }
+    /^ +99%/ { p99 = us($2) }
+    /Non-2xx or 3xx responses:/ { errors += $NF }
+    /Socket errors:/ { gsub(/,/, ""); errors += $4 + $6 + $8 + $10 }
+    / requests in / { requests = $1; seconds = $4 + 0 }
+    /^Requests\/sec:/ { rps = $2 }
+    END { printf "%.1f %.0f %.0f %d %d %.2f\n", rps, p50, p99, errors, requests, seconds }'
+}
+
+run_wrk() {  # run_wrk URL DURATION: prints wrk's report
+  pin_to 0
+  "${pinned[@]}" wrk -t"$wrk_threads" -c"$connections" -d"$2" --latency "$1"
+}
+
+# CPU time (clock ticks) used so far by process $1 and its children: an nginx master
+# and its worker, or every thread of baton.
+cpu_ticks() {
+  local pid
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null || true
+  done | awk '{ sum += $12 + $13 } END { print sum + 0 }'
+}
+
+# Share of all CPUs busy over one second: other work on the machine skews the figures.
+busy_percent() {
+  local a b
+  a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+  sleep 1
+  b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN {
+    split(a, x, " "); split(b, y, " ")
+    busy = y[1] - x[1]; idle = y[2] - x[2]
+    printf "%d\n", (busy + idle > 0) ? 100 * busy / (busy + idle) : 0 }'
+}
+
+# One warm-up and one measured run; appends "wrk figures... cpu_ticks" to TARGET.results.
+measure() {
+  local target=$1 pid=${target_pid[$1]} before result
+  if [ "$warmup" != 0 ]; then run_wrk "${target_url[$target]}" "$warmup" >/dev/null; fi
+  before=$(cpu_ticks "$pid")
+  run_wrk "${target_url[$target]}" "$duration" >"$work/$target.wrk"
+  result="$(parse_wrk <"$work/$target.wrk") $(($(cpu_ticks "$pid") - before))"
+  echo "$result" >>"$work/$target.results"
+  log "  $target: $result"
+}
+
+median_result() {  # the round with the median requests/s
+  local file=$work/$1.results n
+  n=$(wc -l <"$file")
+  sort -n -k1,1 "$file" | sed -n "$(((n + 1) / 2))p"
+}
+
+describe_machine() {
+  local cpu
+  cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+  echo "machine:  $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r)"
+  echo "software: $("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), $("$baton_bin" --version 2>&1 | head -n 1)"
+  echo "load:     wrk -t$wrk_threads -c$connections -d$duration --latency (warm-up $warmup), $rounds round(s), median shown"
+  echo "before:   CPUs ${busy_before}% busy with other work"
+  if [ "$pin" = 1 ]; then
+    echo "CPUs:     proxy under test on CPU 1; wrk and the upstream nginx on CPU 0"
+  else
+    echo "CPUs:     unpinned"
+  fi
+}
+
+# One table row; also sets row_rps and row_cpu_us (CPU microseconds per request).
+report_row() {
+  local target=$1 rps p50 p99 errors requests seconds ticks hz
+  read -r rps p50 p99 errors requests seconds ticks < <(median_result "$target")
+  hz=$(getconf CLK_TCK)
+  row_rps=$rps
+  row_cpu_us=$(awk -v t="$ticks" -v hz="$hz" -v n="$requests" 'BEGIN { printf "%.2f", n ? t / hz * 1e6 / n : 0 }')
+  awk -v target="$target" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v errors="$errors" \
+    -v t="$ticks" -v hz="$hz" -v s="$seconds" -v us="$row_cpu_us" 'BEGIN {
+      printf "%-8s %12.0f %8.2f ms %8.2f ms %7.0f%% %7.2f us %8d\n",
+        target, rps, p50 / 1000, p99 / 1000, s ? 100 * t / hz / s : 0, us, errors }'
+}
+
+report() {
+  local target nginx_rps nginx_cpu baton_rps baton_cpu
+  echo
+  describe_machine
+  echo
+  printf '%-8s %12s %11s %11s %8s %10s %8s\n' target requests/s p50 p99 CPU CPU/req errors
+  for target in "${targets[@]}"; do
+    report_row "$target"
+    case $target in
+      nginx) nginx_rps=$row_rps nginx_cpu=$row_cpu_us ;;
+      baton) baton_rps=$row_rps baton_cpu=$row_cpu_us ;;
+    esac
+  done
+  echo
+  echo "CPU: of the server under test (direct: the upstream), one CPU = 100%"
+  awk -v b="$baton_rps" -v n="$nginx_rps" 'BEGIN { printf "baton/nginx requests/s:      %.2f (higher is better)\n", b / n }'
+  awk -v b="$baton_cpu" -v n="$nginx_cpu" 'BEGIN { printf "baton/nginx CPU per request: %.2f (lower is better)\n", (n > 0) ? b / n : 0 }'
+}
+
+main() {
+  check_tools
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  work=$(mktemp -d "${TMPDIR:-/tmp}/baton-bench.XXXXXX")
+  # nginx workers drop root for "nobody", which must reach the temp paths inside.
+  chmod 755 "$work"
+
+  local upstream_port nginx_port baton_port admin_port round target started
+  busy_before=$(busy_percent)
+  if [ "$busy_before" -gt 10 ]; then
+    log "passthrough: warning: the CPUs are ${busy_before}% busy with other work; figures will be low and noisy"
+  fi
+  { read -r upstream_port; read -r nginx_port; read -r baton_port; read -r admin_port; } \
+    < <(free_ports 4)
+  start_nginx upstream 0 write_upstream_conf "$upstream_port"
+  target_pid[direct]=$started target_url[direct]=http://127.0.0.1:$upstream_port/
+  start_nginx nginx 1 write_proxy_conf "$nginx_port" "$upstream_port"
+  target_pid[nginx]=$started target_url[nginx]=http://127.0.0.1:$nginx_port/
+  start_baton 1 "$baton_port" "$upstream_port" "$admin_port"
+  target_pid[baton]=$started target_url[baton]=http://127.0.0.1:$baton_port/
+  for target in "${targets[@]}"; do wait_for "$target"; done
+
+  for round in $(seq 1 "$rounds"); do
+    log "round $round/$rounds"
+    for target in "${targets[@]}"; do measure "$target"; done
+  done
+  report
+}
+
+main "$@"
