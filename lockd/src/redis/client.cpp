@@ -1,0 +1,194 @@
+#include "baton/redis/client.hpp"
+
+#include "connector.hpp"
+#include "link.hpp"
+#include "reply_queue.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <span>
+#include <stdexcept>
+
+namespace baton::redis {
+namespace {
+
+// A caller waiting for its replies. It lives in the caller's coroutine frame; the
+// reply queue points to it until every reply came, the caller gave up, or the
+// connection dropped. The timer is both the timeout and the wake-up: the reader
+// cancels it when the last reply lands.
+struct Waiter {
+  Waiter(Executor executor, std::span<Result> slots) : timer(executor), results(slots) {}
+
+  void deliver(Reply& reply) {
+    Result& result = results[received++];
+    result.error = reply.is_error() ? std::error_code(Error::server) : std::error_code();
+    result.reply = std::move(reply);
+    if (complete()) timer.cancel();
+  }
+  void drop() {
+    dropped = true;
+    timer.cancel();
+  }
+  bool complete() const { return received == results.size(); }
+
+  SteadyTimer timer;
+  std::span<Result> results;
+  std::size_t received = 0;
+  bool dropped = false;  // the connection went down first
+};
+
+// Error replies that say the server cannot run anything now, not that the script failed.
+bool is_server_state_error(const Reply& reply) {
+  for (const char* prefix : {"LOADING", "BUSY", "READONLY", "MASTERDOWN", "MISCONF", "OOM",
+                             "NOREPLICAS", "CLUSTERDOWN", "TRYAGAIN"})
+    if (reply.is_error(prefix)) return true;
+  return false;
+}
+
+std::vector<std::string> evalsha_command(const Script& script, std::vector<std::string>& keys,
+                                         std::vector<std::string>& args) {
+  std::vector<std::string> command;
+  command.reserve(3 + keys.size() + args.size());
+  command.push_back("EVALSHA");
+  command.push_back(script.sha1);
+  command.push_back(std::to_string(keys.size()));
+  std::move(keys.begin(), keys.end(), std::back_inserter(command));
+  std::move(args.begin(), args.end(), std::back_inserter(command));
+  return command;
+}
+
+}  // namespace
+
+struct Client::Impl {
+  Impl(Executor executor_in, ClientOptions options_in)
+      : executor(executor_in), options(std::move(options_in)), connector(executor, options, "commands") {}
+
+  static Awaitable<void> run(std::shared_ptr<Impl> self);
+  bool on_reply(Reply& reply);
+  // Writes `commands` and waits for their replies into `results` (same size). Both
+  // live in the calling coroutine's frame, which awaits this at once.
+  Awaitable<void> transact(std::span<const std::vector<std::string>> commands, std::span<Result> results);
+
+  Executor executor;
+  ClientOptions options;
+  Connector connector;
+  std::shared_ptr<Link> link;  // set while connected
+  ReplyQueue<Waiter> queue;
+  std::vector<std::function<void()>> connected_callbacks;
+  bool started = false;
+  bool stopped = false;
+};
+
+Awaitable<void> Client::Impl::run(std::shared_ptr<Impl> self) {
+  for (;;) {
+    const auto link = co_await self->connector.connect();
+    if (!link) co_return;
+    self->link = link;
+    for (const auto& callback : self->connected_callbacks) {
+      try {
+        callback();
+      } catch (const std::exception& error) {  // the connection loop must go on
+        spdlog::error("redis on_connected callback failed: {}", error.what());
+      }
+    }
+    co_await link->read([impl = self.get()](Reply& reply) { return impl->on_reply(reply); });
+    self->link.reset();
+    self->queue.clear([](Waiter& waiter) { waiter.drop(); });
+    if (self->stopped) co_return;
+    self->connector.lost(*link);
+  }
+}
+
+bool Client::Impl::on_reply(Reply& reply) {
+  if (queue.empty()) return false;
+  Waiter* waiter = queue.pop();
+  link->replies_due(!queue.empty());
+  if (waiter != nullptr) waiter->deliver(reply);
+  return true;
+}
+
+Awaitable<void> Client::Impl::transact(std::span<const std::vector<std::string>> commands,
+                                       std::span<Result> results) {
+  if (commands.empty()) co_return;
+  // Redis does not answer an empty command, which would shift every later reply.
+  for (const auto& args : commands)
+    if (args.empty()) throw std::invalid_argument("empty Redis command");
+  if (!link || !link->is_open()) {
+    for (auto& result : results) result.error = connector.unavailable();
+    co_return;
+  }
+  Waiter waiter(executor, results);
+  const bool was_idle = queue.empty();
+  for (const auto& args : commands) link->enqueue(args);
+  const auto first = queue.push(&waiter, commands.size());
+  link->flush();
+  if (was_idle) link->replies_due(true);
+
+  waiter.timer.expires_after(options.command_timeout);
+  beast::error_code ignored;
+  co_await waiter.timer.async_wait(net::redirect_error(use_awaitable, ignored));
+  if (waiter.complete()) co_return;
+  if (!waiter.dropped) queue.abandon(first, commands.size());
+  const std::error_code error = waiter.dropped ? Error::unreachable : Error::timeout;
+  for (std::size_t i = waiter.received; i < results.size(); ++i) results[i].error = error;
+}
+
+Client::Client(Executor executor, ClientOptions options)
+    : impl_(std::make_shared<Impl>(executor, std::move(options))) {}
+
+Client::~Client() { stop(); }
+
+void Client::start() {
+  if (impl_->started) return;
+  impl_->started = true;
+  spawn_loop(impl_->executor, Impl::run(impl_), "redis client loop");
+}
+
+void Client::stop() {
+  impl_->stopped = true;
+  impl_->connector.stop();
+  if (impl_->link) impl_->link->close();
+}
+
+bool Client::connected() const { return impl_->link && impl_->link->is_open(); }
+
+void Client::on_connected(std::function<void()> callback) {
+  impl_->connected_callbacks.push_back(std::move(callback));
+}
+
+Awaitable<Result> Client::command(std::vector<std::string> args) {
+  const auto impl = impl_;  // the client may be destroyed while this waits
+  Result result;
+  co_await impl->transact({&args, 1}, {&result, 1});
+  co_return result;
+}
+
+Awaitable<std::vector<Result>> Client::pipeline(std::vector<std::vector<std::string>> commands) {
+  const auto impl = impl_;
+  std::vector<Result> results(commands.size());
+  co_await impl->transact(commands, results);
+  co_return results;
+}
+
+Awaitable<Result> Client::eval(const Script& script, std::vector<std::string> keys,
+                               std::vector<std::string> args) {
+  const auto impl = impl_;
+  auto command = evalsha_command(script, keys, args);
+  Result result;
+  co_await impl->transact({&command, 1}, {&result, 1});
+  if (result.reply.is_error("NOSCRIPT")) {
+    // Redis lost its script cache (restart, failover, SCRIPT FLUSH): load and run in
+    // one round trip.
+    std::array<std::vector<std::string>, 2> retry{
+        std::vector<std::string>{"SCRIPT", "LOAD", script.source}, std::move(command)};
+    std::array<Result, 2> results;
+    co_await impl->transact(retry, results);
+    const bool load_failed = results[0].reply.is_error();
+    result = std::move(results[load_failed ? 0 : 1]);
+  }
+  if (result.error == Error::server && !is_server_state_error(result.reply)) result.error = Error::script;
+  co_return result;
+}
+
+}  // namespace baton::redis
