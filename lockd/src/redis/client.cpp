@@ -58,17 +58,31 @@ std::vector<std::string> evalsha_command(const Script& script, std::vector<std::
   return command;
 }
 
+// SCRIPT LOAD followed by the EVALSHA that failed. Built in a plain function: g++ 12
+// mishandles braced lists and temporaries inside coroutine expressions.
+std::array<std::vector<std::string>, 2> load_then_run(const Script& script,
+                                                      std::vector<std::string> evalsha) {
+  std::array<std::vector<std::string>, 2> commands;
+  commands[0] = {"SCRIPT", "LOAD", script.source};
+  commands[1] = std::move(evalsha);
+  return commands;
+}
+
 }  // namespace
 
 struct Client::Impl {
   Impl(Executor executor_in, ClientOptions options_in)
-      : executor(executor_in), options(std::move(options_in)), connector(executor, options, "commands") {}
+      : executor(executor_in),
+        options(std::move(options_in)),
+        connector(executor, options, "commands") {}
 
   static Awaitable<void> run(std::shared_ptr<Impl> self);
   bool on_reply(Reply& reply);
   // Writes `commands` and waits for their replies into `results` (same size). Both
   // live in the calling coroutine's frame, which awaits this at once.
   Awaitable<void> transact(std::span<const std::vector<std::string>> commands, std::span<Result> results);
+  // SCRIPT LOAD and the EVALSHA again, in one round trip.
+  Awaitable<Result> load_and_run(const Script& script, std::vector<std::string> evalsha);
 
   Executor executor;
   ClientOptions options;
@@ -114,6 +128,9 @@ Awaitable<void> Client::Impl::transact(std::span<const std::vector<std::string>>
   // Redis does not answer an empty command, which would shift every later reply.
   for (const auto& args : commands)
     if (args.empty()) throw std::invalid_argument("empty Redis command");
+  // While the first connection attempt is under way, wait for it rather than fail: a
+  // process that has just started is not facing a Redis that is down.
+  if (!link && started && !connector.attempted()) co_await connector.first_attempt();
   if (!link || !link->is_open()) {
     for (auto& result : results) result.error = connector.unavailable();
     co_return;
@@ -132,6 +149,15 @@ Awaitable<void> Client::Impl::transact(std::span<const std::vector<std::string>>
   if (!waiter.dropped) queue.abandon(first, commands.size());
   const std::error_code error = waiter.dropped ? Error::unreachable : Error::timeout;
   for (std::size_t i = waiter.received; i < results.size(); ++i) results[i].error = error;
+}
+
+Awaitable<Result> Client::Impl::load_and_run(const Script& script,
+                                             std::vector<std::string> evalsha) {
+  auto commands = load_then_run(script, std::move(evalsha));
+  std::array<Result, 2> results;
+  co_await transact(commands, results);
+  const bool load_failed = results[0].reply.is_error();
+  co_return std::move(results[load_failed ? 0 : 1]);
 }
 
 Client::Client(Executor executor, ClientOptions options)
@@ -177,16 +203,8 @@ Awaitable<Result> Client::eval(const Script& script, std::vector<std::string> ke
   auto command = evalsha_command(script, keys, args);
   Result result;
   co_await impl->transact({&command, 1}, {&result, 1});
-  if (result.reply.is_error("NOSCRIPT")) {
-    // Redis lost its script cache (restart, failover, SCRIPT FLUSH): load and run in
-    // one round trip.
-    std::array<std::vector<std::string>, 2> retry{
-        std::vector<std::string>{"SCRIPT", "LOAD", script.source}, std::move(command)};
-    std::array<Result, 2> results;
-    co_await impl->transact(retry, results);
-    const bool load_failed = results[0].reply.is_error();
-    result = std::move(results[load_failed ? 0 : 1]);
-  }
+  // Redis lost its script cache (restart, failover, SCRIPT FLUSH): load and run again.
+  if (result.reply.is_error("NOSCRIPT")) result = co_await impl->load_and_run(script, std::move(command));
   if (result.error == Error::server && !is_server_state_error(result.reply)) result.error = Error::script;
   co_return result;
 }

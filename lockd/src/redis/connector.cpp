@@ -30,7 +30,16 @@ Connector::Connector(Executor executor, const ClientOptions& options, std::strin
       role_(std::move(role)),
       tls_(options.url.tls ? make_tls_context(options) : nullptr),
       backoff_(options.backoff_min, options.backoff_max, std::random_device{}()),
-      sleep_(executor) {}
+      sleep_(executor),
+      first_attempt_ended_(executor) {
+  first_attempt_ended_.expires_after(options_.connect_timeout);
+}
+
+Awaitable<void> Connector::first_attempt() {
+  if (attempted_) co_return;
+  beast::error_code ignored;
+  co_await first_attempt_ended_.async_wait(net::redirect_error(use_awaitable, ignored));
+}
 
 Awaitable<std::shared_ptr<Link>> Connector::connect() {
   for (;;) {
@@ -46,6 +55,8 @@ Awaitable<std::shared_ptr<Link>> Connector::connect() {
     const auto link = attempt_;
     const auto error = co_await link->open();
     attempt_.reset();
+    attempted_ = true;
+    first_attempt_ended_.cancel();
     if (stopped_) {
       link->close();
       co_return nullptr;

@@ -35,6 +35,11 @@ public:
   // refuses the credentials, Error::unreachable otherwise.
   std::error_code unavailable() const;
 
+  // Whether an attempt has ended, in success or failure, since the connector was made.
+  bool attempted() const { return attempted_; }
+  // Returns when the first attempt has ended, or after connect_timeout.
+  Awaitable<void> first_attempt();
+
 private:
   void report_failure(const Link& link, std::error_code error);
 
@@ -46,6 +51,8 @@ private:
   SteadyTimer sleep_;
   std::shared_ptr<Link> attempt_;  // the link being opened, closed by stop()
   std::error_code last_error_;
+  bool attempted_ = false;
+  SteadyTimer first_attempt_ended_;  // cancelled when the first attempt ends
   std::string last_logged_;  // a failure is logged once, not at every attempt
   unsigned failed_attempts_ = 0;
   bool first_attempt_ = true;

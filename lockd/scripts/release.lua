@@ -1,0 +1,19 @@
+-- Ends the lease if the caller still holds it, records who held it last, and wakes the
+-- waiters. A lease that expired or was forced away is left alone.
+--
+-- KEYS[1] lease, KEYS[2] state
+-- ARGV: token, channel, state_ttl_ms
+-- Returns 1 when released, 0 when the caller no longer held it.
+local lease, state = KEYS[1], KEYS[2]
+local token, channel, state_ttl_ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
+
+local current = redis.call('HMGET', lease, 'token', 'instance')
+if current[1] ~= token then return 0 end
+
+local time = redis.call('TIME')
+local now_ms = math.floor((tonumber(time[1]) * 1000000 + tonumber(time[2])) / 1000)
+redis.call('DEL', lease)
+redis.call('HSET', state, 'instance', current[2], 'released_ms', now_ms)
+redis.call('PEXPIRE', state, state_ttl_ms)
+redis.call('PUBLISH', channel, 'released')
+return 1

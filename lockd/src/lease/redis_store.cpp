@@ -1,0 +1,297 @@
+#include "baton/lease/redis_store.hpp"
+
+#include "baton/lease/scripts.hpp"
+#include "baton/lease/token.hpp"
+#include "baton/redis/client.hpp"
+
+#include <algorithm>
+
+namespace baton::lease {
+namespace {
+
+using std::chrono::milliseconds;
+
+// The state hash keeps the last fence and holder; losing it is harmless (fences fall
+// back to Redis TIME), so it only needs to outlive ordinary gaps between requests.
+constexpr milliseconds state_ttl = std::chrono::hours(24);
+
+// Each Script hashes its source once, for the whole process.
+struct LeaseScripts {
+  redis::Script acquire{std::string(scripts::acquire)};
+  redis::Script release{std::string(scripts::release)};
+  redis::Script renew{std::string(scripts::renew)};
+  redis::Script leave{std::string(scripts::leave)};
+  redis::Script inspect{std::string(scripts::inspect)};
+  redis::Script force_release{std::string(scripts::force_release)};
+  redis::Script list{std::string(scripts::list)};
+};
+
+const LeaseScripts& lease_scripts() {
+  static const LeaseScripts instance;
+  return instance;
+}
+
+// The keys of one session; the id sits in a hash tag so that they share a cluster slot.
+struct SessionKeys {
+  SessionKeys(const std::string& prefix, const std::string& session)
+      : lease(prefix + ":{" + session + "}:lease"),
+        state(prefix + ":{" + session + "}:state"),
+        queue(prefix + ":{" + session + "}:queue"),
+        waits(prefix + ":{" + session + "}:waits"),
+        channel(prefix + ":{" + session + "}:free") {}
+
+  std::string lease, state, queue, waits, channel;
+};
+
+long long integer_at(const redis::Reply& reply, std::size_t index) {
+  if (index >= reply.elements.size()) return 0;
+  const auto& element = reply.elements[index];
+  if (element.type == redis::Reply::Type::integer) return element.integer;
+  if (element.type == redis::Reply::Type::string) return std::atoll(element.text.c_str());
+  return 0;
+}
+
+std::string text_at(const redis::Reply& reply, std::size_t index) {
+  return index < reply.elements.size() ? reply.elements[index].text : std::string();
+}
+
+// inspect.lua's and force_release.lua's reply: {instance, request_id, route, fence, age, remaining, waiters}
+LeaseInfo lease_info(std::string session, const redis::Reply& reply, std::size_t first = 0) {
+  LeaseInfo info;
+  info.session = std::move(session);
+  info.instance = text_at(reply, first + 0);
+  info.request_id = text_at(reply, first + 1);
+  info.route = text_at(reply, first + 2);
+  info.fence = static_cast<std::uint64_t>(integer_at(reply, first + 3));
+  info.age = milliseconds(integer_at(reply, first + 4));
+  info.remaining = milliseconds(std::max<long long>(integer_at(reply, first + 5), 0));
+  info.waiters = static_cast<std::size_t>(integer_at(reply, first + 6));
+  return info;
+}
+
+// Script keys and arguments. A function rather than a braced list at the call: g++ 12
+// mishandles initializer lists inside co_await expressions.
+template <class... Values>
+std::vector<std::string> strings(Values&&... values) {
+  std::vector<std::string> out;
+  out.reserve(sizeof...(Values));
+  (out.emplace_back(std::forward<Values>(values)), ...);
+  return out;
+}
+
+std::string milliseconds_text(core::Duration duration) {
+  return std::to_string(std::max<long long>(duration.count(), 0));
+}
+
+// What one run of acquire.lua said.
+struct Attempt {
+  enum class Outcome { acquired, waiting, full, failed };
+  Outcome outcome = Outcome::failed;
+  Lease lease;
+  Holder holder;
+  std::size_t position = 0;
+  milliseconds retry_after{0};
+  std::error_code error;
+};
+
+class RedisLeaseStore final : public LeaseStore {
+public:
+  RedisLeaseStore(Executor executor, const core::RedisConfig& config, std::string instance_id)
+      : executor_(executor),
+        prefix_(config.key_prefix),
+        client_(executor, client_options(config, instance_id, "baton")),
+        subscriber_(executor, client_options(config, instance_id, "baton-sub")) {
+    client_.start();
+    subscriber_.start();
+  }
+
+  ~RedisLeaseStore() override {
+    subscriber_.stop();
+    client_.stop();
+  }
+
+  Awaitable<AcquireResult> acquire(LeaseRequest request) override {
+    const auto started = Clock::now();
+    const auto deadline = started + request.wait;
+    const SessionKeys keys(prefix_, request.session);
+    const std::string token = make_lease_token();
+    auto finish = [&](AcquireResult result) {
+      result.waited = std::chrono::duration_cast<core::Duration>(Clock::now() - started);
+      return result;
+    };
+
+    // The first attempt already takes a place in line, so the order of arrival holds.
+    Attempt attempt = co_await try_acquire(request, keys, token, request.wait);
+    if (attempt.outcome != Attempt::Outcome::waiting || request.wait.count() == 0) {
+      co_return finish(result_of(std::move(attempt)));
+    }
+
+    // Subscribed before the next attempt: a release after that attempt wakes us, and one
+    // before it is seen by the attempt itself.
+    auto subscribed = co_await subscriber_.watch(keys.channel);
+    std::shared_ptr<redis::Subscriber::Watch> watch = subscribed.watch;
+    for (;;) {
+      const auto remaining = std::chrono::duration_cast<core::Duration>(deadline - Clock::now());
+      if (remaining.count() <= 0) break;
+      attempt = co_await try_acquire(request, keys, token, remaining);
+      if (attempt.outcome != Attempt::Outcome::waiting) co_return finish(result_of(std::move(attempt)));
+      // Pub/sub is at most once: without a message, look again when the holder's TTL
+      // (or the first waiter's wait) runs out.
+      const auto wake_at = std::min(deadline, Clock::now() + attempt.retry_after + milliseconds(1));
+      co_await wait_for_release(watch, keys.channel, wake_at);
+    }
+    co_await leave(keys, token);
+    attempt.outcome = Attempt::Outcome::waiting;
+    co_return finish(result_of(std::move(attempt)));
+  }
+
+  Awaitable<RenewStatus> renew(Lease lease, core::Duration ttl) override {
+    const SessionKeys keys(prefix_, lease.session);
+    auto result = co_await client_.eval(lease_scripts().renew, strings(keys.lease),
+                                        strings(lease.token, milliseconds_text(ttl)));
+    if (result.error) co_return RenewStatus::backend_down;
+    co_return result.reply.integer == 1 ? RenewStatus::renewed : RenewStatus::lost;
+  }
+
+  Awaitable<ReleaseStatus> release(Lease lease) override {
+    const SessionKeys keys(prefix_, lease.session);
+    auto result = co_await client_.eval(lease_scripts().release, strings(keys.lease, keys.state),
+                                        strings(lease.token, keys.channel, milliseconds_text(state_ttl)));
+    if (result.error) co_return ReleaseStatus::backend_down;
+    co_return result.reply.integer == 1 ? ReleaseStatus::released : ReleaseStatus::not_held;
+  }
+
+  Awaitable<std::optional<LeaseInfo>> inspect(std::string session) override {
+    const SessionKeys keys(prefix_, session);
+    auto result = co_await client_.eval(lease_scripts().inspect, strings(keys.lease, keys.queue), strings());
+    if (result.error || result.reply.elements.empty()) co_return std::nullopt;
+    co_return lease_info(std::move(session), result.reply);
+  }
+
+  Awaitable<LeasePage> list(std::string cursor, std::size_t limit) override {
+    // Built before the co_await: g++ 12 relocates a conditional's temporary string
+    // inside a co_await expression bit by bit.
+    auto args = strings(cursor.empty() ? std::string("0") : cursor,
+                        std::to_string(std::max<std::size_t>(limit, 1)), prefix_);
+    auto result = co_await client_.eval(lease_scripts().list, strings(), std::move(args));
+    LeasePage page;
+    if (result.error || result.reply.elements.empty()) co_return page;
+    const auto& elements = result.reply.elements;
+    page.next_cursor = elements[0].text == "0" ? std::string() : elements[0].text;
+    for (std::size_t i = 1; i < elements.size(); ++i) {
+      page.leases.push_back(lease_info(text_at(elements[i], 0), elements[i], 1));
+    }
+    co_return page;
+  }
+
+  Awaitable<std::optional<LeaseInfo>> force_release(std::string session) override {
+    const SessionKeys keys(prefix_, session);
+    auto result = co_await client_.eval(lease_scripts().force_release,
+                                        strings(keys.lease, keys.state, keys.queue),
+                                        strings(keys.channel, milliseconds_text(state_ttl)));
+    if (result.error || result.reply.elements.empty()) co_return std::nullopt;
+    co_return lease_info(std::move(session), result.reply);
+  }
+
+private:
+  static redis::ClientOptions client_options(const core::RedisConfig& config,
+                                             const std::string& instance_id,
+                                             std::string_view role) {
+    redis::ClientOptions options;
+    options.url = config.url;
+    options.connect_timeout = config.connect_timeout;
+    options.command_timeout = config.command_timeout;
+    options.name = std::string(role) + ":" + instance_id;
+    return options;
+  }
+
+  Awaitable<Attempt> try_acquire(const LeaseRequest& request, const SessionKeys& keys,
+                                 const std::string& token, core::Duration wait) {
+    auto result = co_await client_.eval(
+        lease_scripts().acquire, strings(keys.lease, keys.state, keys.queue, keys.waits),
+        strings(token, request.instance, request.request_id, request.route,
+         milliseconds_text(request.ttl), milliseconds_text(wait),
+         std::to_string(request.max_waiters), milliseconds_text(state_ttl)));
+    Attempt attempt;
+    if (result.error) {
+      attempt.error = result.error;
+      co_return attempt;
+    }
+    const auto& reply = result.reply;
+    switch (integer_at(reply, 0)) {
+      case 1:
+        attempt.outcome = Attempt::Outcome::acquired;
+        attempt.lease.session = request.session;
+        attempt.lease.token = token;
+        attempt.lease.fence = static_cast<std::uint64_t>(integer_at(reply, 1));
+        attempt.lease.previous_instance = text_at(reply, 2);
+        attempt.lease.previous_release_age = milliseconds(integer_at(reply, 3));
+        attempt.lease.ttl = request.ttl;
+        break;
+      case 0:
+        attempt.outcome = Attempt::Outcome::waiting;
+        break;
+      default:
+        attempt.outcome = Attempt::Outcome::full;
+        break;
+    }
+    if (attempt.outcome != Attempt::Outcome::acquired) {
+      attempt.holder = {text_at(reply, 1), text_at(reply, 2), milliseconds(integer_at(reply, 3))};
+      attempt.retry_after = milliseconds(std::max<long long>(integer_at(reply, 3), 1));
+      attempt.position = static_cast<std::size_t>(integer_at(reply, 4));
+    }
+    co_return attempt;
+  }
+
+  static AcquireResult result_of(Attempt attempt) {
+    AcquireResult result;
+    switch (attempt.outcome) {
+      case Attempt::Outcome::acquired: result.status = AcquireStatus::acquired; break;
+      case Attempt::Outcome::waiting: result.status = AcquireStatus::busy; break;
+      case Attempt::Outcome::full: result.status = AcquireStatus::too_many_waiters; break;
+      case Attempt::Outcome::failed: result.status = AcquireStatus::backend_down; break;
+    }
+    result.lease = std::move(attempt.lease);
+    result.holder = std::move(attempt.holder);
+    result.position = attempt.position;
+    result.error = attempt.error;
+    return result;
+  }
+
+  // Returns on a release message, at `wake_at`, or when the subscription is lost (then
+  // it subscribes again, or sleeps until `wake_at` if that fails too).
+  Awaitable<void> wait_for_release(std::shared_ptr<redis::Subscriber::Watch>& watch,
+                                   const std::string& channel, Clock::time_point wake_at) {
+    if (watch) {
+      if (co_await watch->wait_until(wake_at) || Clock::now() >= wake_at) co_return;
+      watch.reset();  // the subscription was lost: a message may have been missed
+      auto again = co_await subscriber_.watch(channel);
+      if (!again.error) {
+        watch = std::move(again.watch);
+        co_return;  // look again at once: the release may have happened meanwhile
+      }
+    }
+    SteadyTimer timer(executor_, wake_at);
+    beast::error_code ignored;
+    co_await timer.async_wait(net::redirect_error(use_awaitable, ignored));
+  }
+
+  Awaitable<void> leave(const SessionKeys& keys, const std::string& token) {
+    co_await client_.eval(lease_scripts().leave, strings(keys.lease, keys.queue, keys.waits),
+                          strings(token, keys.channel));
+  }
+
+  Executor executor_;
+  std::string prefix_;
+  redis::Client client_;
+  redis::Subscriber subscriber_;
+};
+
+}  // namespace
+
+LeaseStorePtr make_redis_lease_store(Executor executor, const core::RedisConfig& config,
+                                     std::string instance_id) {
+  return std::make_unique<RedisLeaseStore>(executor, config, std::move(instance_id));
+}
+
+}  // namespace baton::lease
