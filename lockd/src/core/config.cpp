@@ -1,5 +1,6 @@
-// The YAML configuration loader. config_reference() is the single list of keys: the
-// loader rejects any key it does not name, and docs/configuration.md is kept identical to it.
+// The YAML configuration loaders of baton-proxy and baton-lockd. config_reference() and
+// lockd_config_reference() are the single lists of each program's keys: the loader rejects
+// any key its list does not name, and docs/configuration.md is kept identical to both.
 #include "baton/core/config.hpp"
 
 #include <unistd.h>
@@ -93,17 +94,6 @@ bool add_scaled(std::uint64_t& total, std::uint64_t amount, std::uint64_t scale,
   if (amount > (limit - total) / scale) return false;
   total += amount * scale;
   return true;
-}
-
-std::string format_duration(Duration duration) {
-  std::uint64_t rest = static_cast<std::uint64_t>(duration.count());
-  if (rest == 0) return "0s";
-  std::string text;
-  for (const Unit& unit : duration_units) {
-    if (rest >= unit.scale) text += std::to_string(rest / unit.scale) + std::string(unit.name);
-    rest %= unit.scale;
-  }
-  return text;
 }
 
 // ---- Addresses and URLs ------------------------------------------------------------------
@@ -311,6 +301,33 @@ const std::vector<KeyReference>& config_reference() {
   return reference;
 }
 
+const std::vector<KeyReference>& lockd_config_reference() {
+  static const std::vector<KeyReference> reference{
+      {"instance_id", "", "Names this daemon in its logs; empty or absent means host name and process id. Leases are held in the names callers give (instance=), not in this one."},
+      {"listen", "127.0.0.1:9910", "Address of the HTTP API, host:port. Loopback by default: the API has no authentication."},
+      {"threads", "0", "I/O threads, 0 to 1024; 0 means one per CPU core."},
+      {"drain_timeout", "30s", "On SIGTERM or SIGINT, how long requests in flight (waiting acquires too) may still run; 0s closes them at once."},
+      {"lease", "", "The lease backend and the defaults of requests; baton-proxy's lease keys less max_hold and on_backend_down."},
+      {"lease.backend", "redis", "Where leases live: redis (shared with every baton-proxy and baton-lockd on the same Redis and key prefix) or memory (this process only)."},
+      {"lease.ttl", "30s", "TTL of a lease whose request names none; at least 100ms, at most limits.max_ttl."},
+      {"lease.wait_timeout", "10s", "How long an acquire whose request names no wait waits for a busy key; 0s means do not wait; at most limits.max_wait."},
+      {"lease.max_waiters", "64", "Acquires that may wait per key, at least 1; beyond that they get 429."},
+      {"redis", "", "The Redis lease backend."},
+      {"redis.url", "redis://127.0.0.1:6379/0", "redis:// or rediss:// (TLS), optional user:password@ (percent-encoded), port 6379 by default, /database 0 by default."},
+      {"redis.key_prefix", "baton", "Prefix of every Redis key; the same as baton-proxy's for leases that exclude the proxy's; not empty, no braces, spaces or control characters."},
+      {"redis.connect_timeout", "1s", "Connecting to Redis."},
+      {"redis.command_timeout", "1s", "One Redis command round trip."},
+      {"logging", "", "Logs."},
+      {"logging.level", "info", "trace, debug, info, warn, error, critical or off."},
+      {"logging.format", "text", "text or json."},
+      {"logging.access_log", "true", "One log line per request: true or false."},
+      {"limits", "", "Bounds on what callers may ask for; a request beyond them gets 400."},
+      {"limits.max_ttl", "10m", "Largest ttl of an acquire or renew; at least 100ms."},
+      {"limits.max_wait", "1m", "Largest wait of an acquire, which keeps its HTTP request open that long; 0s allows no waiting."},
+  };
+  return reference;
+}
+
 Duration parse_duration(std::string_view text) {
   constexpr auto expected = "expected whole numbers with units ms, s, m or h, as in 250ms, 30s, 5m, 1h or 1m30s"sv;
   constexpr auto limit = static_cast<std::uint64_t>(std::numeric_limits<Duration::rep>::max());
@@ -330,6 +347,18 @@ Duration parse_duration(std::string_view text) {
     previous_scale = *scale;
   }
   return Duration(static_cast<Duration::rep>(total));
+}
+
+std::string format_duration(Duration duration) {
+  if (duration < Duration::zero()) return "-" + format_duration(-duration);
+  std::uint64_t rest = static_cast<std::uint64_t>(duration.count());
+  if (rest == 0) return "0s";
+  std::string text;
+  for (const Unit& unit : duration_units) {
+    if (rest >= unit.scale) text += std::to_string(rest / unit.scale) + std::string(unit.name);
+    rest %= unit.scale;
+  }
+  return text;
 }
 
 std::size_t parse_size(std::string_view text) {
@@ -439,15 +468,16 @@ std::optional<std::string_view> child_name(std::string_view key, std::string_vie
   return key;
 }
 
-std::vector<std::string_view> documented_children(std::string_view parent) {
+using KeyTable = std::vector<KeyReference>;
+
+std::vector<std::string_view> documented_children(const KeyTable& reference, std::string_view parent) {
   std::vector<std::string_view> names;
-  for (const KeyReference& entry : config_reference())
+  for (const KeyReference& entry : reference)
     if (const auto name = child_name(entry.key, parent)) names.push_back(*name);
   return names;
 }
 
-bool is_documented(std::string_view key) {
-  const auto& reference = config_reference();
+bool is_documented(const KeyTable& reference, std::string_view key) {
   return std::any_of(reference.begin(), reference.end(), [key](const KeyReference& entry) { return entry.key == key; });
 }
 
@@ -496,17 +526,19 @@ ConfigError error_at(const std::string& file, const YAML::Mark& mark, std::strin
 }
 
 // A node of the file with where it is and its dotted key, both as written
-// ("routes[1].match") and as in config_reference() ("routes[].match").
+// ("routes[1].match") and as in the key table ("routes[].match"). The key table is the
+// program's: config_reference() or lockd_config_reference().
 class Field {
 public:
-  static Field root(YAML::Node document, const std::string& file) {
+  static Field root(YAML::Node document, const std::string& file, const KeyTable& reference) {
     const YAML::Mark start = document.IsNull() ? YAML::Mark() : document.Mark();
-    return Field(std::move(document), start, "", "", file);
+    return Field(std::move(document), start, "", "", file, reference);
   }
 
   const YAML::Node& yaml() const { return node_; }
   const std::string& key() const { return key_; }
   const std::string& reference_key() const { return reference_key_; }
+  const KeyTable& reference() const { return *reference_; }
 
   [[noreturn]] void fail(std::string message) const { throw error_at(*file_, mark_, key_, std::move(message)); }
 
@@ -520,7 +552,7 @@ public:
   Field member(std::string_view name, const YAML::Node& key, const YAML::Node& value) const {
     // An empty value ("name:") has no useful position of its own: it points at the next line.
     const YAML::Mark mark = value.IsNull() ? key.Mark() : value.Mark();
-    return Field(value, mark, join_key(key_, name), join_key(reference_key_, name), *file_);
+    return Field(value, mark, join_key(key_, name), join_key(reference_key_, name), *file_, *reference_);
   }
 
   // The member `name` of this map or, when it is absent, a stand-in located at this map,
@@ -529,7 +561,7 @@ public:
     if (node_.IsMap())
       for (const auto& pair : node_)
         if (pair.first.IsScalar() && pair.first.Scalar() == name) return member(name, pair.first, pair.second);
-    return Field(YAML::Node(), mark_, join_key(key_, name), join_key(reference_key_, name), *file_);
+    return Field(YAML::Node(), mark_, join_key(key_, name), join_key(reference_key_, name), *file_, *reference_);
   }
 
   // The items of a list; nothing ("key:") is an empty list.
@@ -539,7 +571,8 @@ public:
     std::vector<Field> items;
     for (const auto& item : node_) {
       const YAML::Mark mark = item.IsNull() ? mark_ : item.Mark();
-      items.push_back(Field(item, mark, key_ + "[" + std::to_string(items.size()) + "]", reference_key_ + "[]", *file_));
+      items.push_back(
+          Field(item, mark, key_ + "[" + std::to_string(items.size()) + "]", reference_key_ + "[]", *file_, *reference_));
     }
     return items;
   }
@@ -573,14 +606,21 @@ public:
   }
 
 private:
-  Field(YAML::Node node, YAML::Mark mark, std::string key, std::string reference_key, const std::string& file)
-      : node_(std::move(node)), mark_(mark), key_(std::move(key)), reference_key_(std::move(reference_key)), file_(&file) {}
+  Field(YAML::Node node, YAML::Mark mark, std::string key, std::string reference_key, const std::string& file,
+        const KeyTable& reference)
+      : node_(std::move(node)),
+        mark_(mark),
+        key_(std::move(key)),
+        reference_key_(std::move(reference_key)),
+        file_(&file),
+        reference_(&reference) {}
 
   YAML::Node node_;
   YAML::Mark mark_;
   std::string key_;
   std::string reference_key_;
   const std::string* file_;
+  const KeyTable* reference_;
 };
 
 template <class T>
@@ -596,8 +636,8 @@ std::vector<std::string_view> names_of(const std::array<Named<T>, N>& table) {
   return names;
 }
 
-// A YAML map being read into a struct. Its keys are checked against config_reference()
-// up front, so that a misspelt key is reported before any value below it.
+// A YAML map being read into a struct. Its keys are checked against the key table up
+// front, so that a misspelt key is reported before any value below it.
 class Section {
 public:
   explicit Section(Field map) : self_(std::move(map)) {
@@ -607,8 +647,8 @@ public:
   }
 
   std::optional<Field> take(std::string_view name) {
-    if (!is_documented(join_key(self_.reference_key(), name)))
-      self_.fail("internal error: the loader reads '" + std::string(name) + "', which config_reference() lacks");
+    if (!is_documented(self_.reference(), join_key(self_.reference_key(), name)))
+      self_.fail("internal error: the loader reads '" + std::string(name) + "', which the key table lacks");
     const auto entry = std::find_if(entries_.begin(), entries_.end(), [name](const Entry& e) { return e.name == name; });
     if (entry == entries_.end()) return std::nullopt;
     entry->read = true;
@@ -668,8 +708,8 @@ private:
     const Field at_key = field.at(key.Mark());
     if (std::any_of(entries_.begin(), entries_.end(), [&name](const Entry& e) { return e.name == name; }))
       at_key.fail("duplicate key");
-    if (!is_documented(field.reference_key()))
-      at_key.fail(unknown_key_message(name, documented_children(self_.reference_key())));
+    if (!is_documented(self_.reference(), field.reference_key()))
+      at_key.fail(unknown_key_message(name, documented_children(self_.reference(), self_.reference_key())));
     entries_.push_back({name, field});
   }
 
@@ -895,12 +935,17 @@ void read_admin(Section& section, AdminConfig& admin) {
   std::erase(admin.tokens, std::string());  // "${BATON_ADMIN_TOKEN:-}" with the variable unset
 }
 
-void read_lease(Section& section, LeaseConfig& lease) {
+// The lease keys of both programs.
+void read_lease_basics(Section& section, LeaseConfig& lease) {
   section.read("backend", lease.backend, one_of(lease_backends));
   section.read("ttl", lease.ttl, duration_at_least(100ms));
   section.read("wait_timeout", lease.wait_timeout, any_duration);
-  section.read("max_hold", lease.max_hold, any_duration);
   section.read("max_waiters", lease.max_waiters, integer_at_least<std::size_t>(1));
+}
+
+void read_lease(Section& section, LeaseConfig& lease) {
+  read_lease_basics(section, lease);
+  section.read("max_hold", lease.max_hold, any_duration);
   section.read("on_backend_down", lease.on_backend_down, one_of(backend_down_policies));
   if (lease.max_hold < lease.ttl)
     section.self().member_or_self("max_hold").fail("must be at least lease.ttl (" + format_duration(lease.ttl) +
@@ -1014,6 +1059,39 @@ void read_config(Section& section, Config& config) {
   section.read("routes", config.routes, read_routes);
 }
 
+// baton-lockd has no max_hold (callers renew as long as they like) and cannot fail open
+// (it cannot hand out a lease it could not record), so its lease section lacks both keys.
+void read_lockd_lease(Section& section, LeaseConfig& lease) { read_lease_basics(section, lease); }
+
+void read_lockd_limits(Section& section, LockdLimits& limits) {
+  section.read("max_ttl", limits.max_ttl, duration_at_least(100ms));
+  section.read("max_wait", limits.max_wait, any_duration);
+}
+
+// A default of the lease section must be a request the limits allow. The error points at
+// the lease key when the file sets it, else at the limit that excludes its default.
+void check_within_limit(const Field& root, std::string_view lease_key, Duration value, std::string_view limit_key,
+                        Duration limit) {
+  if (value <= limit) return;
+  const Field set_value = root.member_or_self("lease").member_or_self(lease_key);
+  const Field at = set_value.yaml().IsNull() ? root.member_or_self("limits").member_or_self(limit_key) : set_value;
+  at.fail("lease." + std::string(lease_key) + " (" + format_duration(value) + ") must be at most limits." +
+          std::string(limit_key) + " (" + format_duration(limit) + ")");
+}
+
+void read_lockd_config(Section& section, LockdConfig& config) {
+  section.read("instance_id", config.instance_id, any_text);
+  section.read("listen", config.listen, host_port);
+  section.read("threads", config.threads, integer_in(0U, 1024U));
+  section.read("drain_timeout", config.drain_timeout, any_duration);
+  section.read("lease", config.lease, map_of(read_lockd_lease));
+  section.read("redis", config.redis, map_of(read_redis));
+  section.read("logging", config.logging, map_of(read_logging));
+  section.read("limits", config.limits, map_of(read_lockd_limits));
+  check_within_limit(section.self(), "ttl", config.lease.ttl, "max_ttl", config.limits.max_ttl);
+  check_within_limit(section.self(), "wait_timeout", config.lease.wait_timeout, "max_wait", config.limits.max_wait);
+}
+
 std::string default_instance_id() {
   std::array<char, 256> host{};
   const bool named = ::gethostname(host.data(), host.size() - 1) == 0 && host[0] != '\0';
@@ -1027,12 +1105,19 @@ RouteConfig default_route() {
   return route;
 }
 
+unsigned default_threads() { return std::max(1U, std::thread::hardware_concurrency()); }
+
 // Defaults that depend on the machine, or that the structs cannot hold as initialisers.
 void fill_computed_defaults(Config& config) {
   if (config.instance_id.empty()) config.instance_id = default_instance_id();
-  if (config.threads == 0) config.threads = std::max(1U, std::thread::hardware_concurrency());
+  if (config.threads == 0) config.threads = default_threads();
   if (config.session.sources.empty()) config.session.sources = {{SessionSourceKind::header, "X-Session-Id"}};
   if (config.routes.empty()) config.routes = {default_route()};
+}
+
+void fill_computed_defaults(LockdConfig& config) {
+  if (config.instance_id.empty()) config.instance_id = default_instance_id();
+  if (config.threads == 0) config.threads = default_threads();
 }
 
 // In a flow collection ("{ ... }"), '{' cannot start a plain scalar, so an unquoted
@@ -1068,11 +1153,10 @@ std::string read_whole_file(const std::string& path) {
   return content;
 }
 
-}  // namespace
-
-Config load_config_string(std::string_view yaml, const std::string& file) {
+template <class T>
+T load_string(std::string_view yaml, const std::string& file, const KeyTable& reference, void (*fill)(Section&, T&)) {
   try {
-    Config config = map_of(read_config)(Field::root(parse_document(yaml, file), file));
+    T config = map_of(fill)(Field::root(parse_document(yaml, file), file, reference));
     config.file = file;
     fill_computed_defaults(config);
     return config;
@@ -1085,6 +1169,20 @@ Config load_config_string(std::string_view yaml, const std::string& file) {
   }
 }
 
+}  // namespace
+
+Config load_config_string(std::string_view yaml, const std::string& file) {
+  return load_string(yaml, file, config_reference(), read_config);
+}
+
 Config load_config_file(const std::string& path) { return load_config_string(read_whole_file(path), path); }
+
+LockdConfig load_lockd_config_string(std::string_view yaml, const std::string& file) {
+  return load_string(yaml, file, lockd_config_reference(), read_lockd_config);
+}
+
+LockdConfig load_lockd_config_file(const std::string& path) {
+  return load_lockd_config_string(read_whole_file(path), path);
+}
 
 }  // namespace baton::core

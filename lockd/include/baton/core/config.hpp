@@ -176,6 +176,34 @@ Config load_config_file(const std::string& path);
 // The same from text; `file` is the name used in error messages.
 Config load_config_string(std::string_view yaml, const std::string& file = "<string>");
 
+// ---- baton-lockd ------------------------------------------------------------------------
+//
+// The lease daemon reads a smaller file of the same shape: the proxy's lease, redis and
+// logging sections (read by the same code), its own listen address, and bounds on what
+// its callers may ask for.
+
+// Bounds on the ttl and wait that callers of baton-lockd choose per request.
+struct LockdLimits {
+  Duration max_ttl{std::chrono::minutes(10)};
+  Duration max_wait{std::chrono::minutes(1)};  // a waiting acquire keeps its request open this long
+};
+
+struct LockdConfig {
+  std::string file;
+  std::string instance_id;             // default: hostname-pid
+  HostPort listen{"127.0.0.1", 9910};  // loopback: the API has no authentication
+  unsigned threads = 0;                // resolved: 0 in the file becomes the number of cores
+  Duration drain_timeout{std::chrono::seconds(30)};
+  LeaseConfig lease;  // ttl and wait_timeout are the defaults of requests that name none;
+                      // max_hold and on_backend_down do not apply and are not accepted
+  RedisConfig redis;
+  LoggingConfig logging;
+  LockdLimits limits;
+};
+
+LockdConfig load_lockd_config_file(const std::string& path);
+LockdConfig load_lockd_config_string(std::string_view yaml, const std::string& file = "<string>");
+
 // One documented key of the file: the table the loader validates against, and the
 // source of the YAML reference in the README.
 struct KeyReference {
@@ -183,11 +211,13 @@ struct KeyReference {
   std::string default_value;  // as written in YAML; empty when there is none
   std::string description;
 };
-const std::vector<KeyReference>& config_reference();
+const std::vector<KeyReference>& config_reference();        // baton-proxy's file
+const std::vector<KeyReference>& lockd_config_reference();  // baton-lockd's file
 
 // Value parsers, shared with the command line and tests. Throw std::invalid_argument
 // with a message that says what was expected.
 Duration parse_duration(std::string_view text);    // "250ms", "30s", "5m", "1h", "1m30s"
+std::string format_duration(Duration duration);    // the inverse: 90000ms -> "1m30s", 0 -> "0s"
 std::size_t parse_size(std::string_view text);     // "512", "16k", "16KiB", "1m", "1MiB"
 HostPort parse_host_port(std::string_view text);   // "0.0.0.0:8080", "[::1]:9901", ":8080"
 HttpUrl parse_http_url(std::string_view text);     // "http://127.0.0.1:3000" (path must be empty or "/")
