@@ -111,9 +111,9 @@ public:
 
 using LeaseStorePtr = std::unique_ptr<LeaseStore>;
 
-// Session ids become Redis keys: 1..128 characters of [A-Za-z0-9._:-] by default
-// (session.pattern may narrow it). Braces, spaces, control characters and glob
-// characters never pass.
+// Session ids become Redis keys: 1..128 characters of [A-Za-z0-9._:@=+/-] (the proxy's
+// session.pattern may narrow it further). Braces, spaces, control characters, glob
+// characters and anything beyond ASCII never pass.
 bool is_valid_session_id(std::string_view session);
 
 }  // namespace baton::lease
