@@ -4,6 +4,7 @@
 #pragma once
 
 #include "baton/core/asio.hpp"
+#include "baton/core/worker_group.hpp"
 #include "baton/lease/store_factory.hpp"
 #include "daemon_metrics.hpp"
 #include "http_api.hpp"
@@ -21,7 +22,7 @@ struct WorkerShared {
   DaemonMetrics metrics;
 };
 
-class Worker {
+class Worker final : public core::DrainableWorker {
 public:
   // Binds the listener now, so that a port in use fails the start, not a thread.
   Worker(WorkerShared& shared, unsigned index, const tcp::endpoint& listen, lease::LeaseStoreFactory& stores);
@@ -31,14 +32,14 @@ public:
   Worker& operator=(const Worker&) = delete;
 
   // The thread body: serves until drained or stopped.
-  void run();
+  void run() override;
 
   // Thread-safe: stop accepting, close idle connections, let requests in flight finish;
   // the event loop ends when the last connection has closed.
-  void drain();
+  void drain() override;
 
   // Thread-safe: end the event loop now, whatever is in flight (drain deadline).
-  void stop();
+  void stop() override;
 
   const ApiSettings& api() const { return shared_.api; }
   bool access_log() const { return shared_.access_log; }

@@ -41,7 +41,9 @@ if not held and (first == nil or first == token) then
   redis.call('HSET', lease, 'token', token, 'instance', instance, 'request_id', request_id,
              'route', route, 'since_ms', now_ms, 'fence', fence_text)
   redis.call('PEXPIRE', lease, ttl_ms)
-  redis.call('HSET', state, 'fence', fence_text)
+  -- The holder is recorded now, not at release: a holder that dies never releases, and
+  -- the next one must still learn that the session ran elsewhere.
+  redis.call('HSET', state, 'fence', fence_text, 'instance', instance)
   redis.call('PEXPIRE', state, state_ttl_ms)
   if first == token then
     redis.call('ZREM', queue, token)

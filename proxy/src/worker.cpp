@@ -1,47 +1,19 @@
 #include "baton/proxy/worker.hpp"
 
+#include "baton/core/listener.hpp"
 #include "baton/proxy/client_connection.hpp"
 
 namespace baton::proxy {
-namespace {
-
-using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-
-constexpr auto accept_backoff_min = std::chrono::milliseconds(10);
-constexpr auto accept_backoff_max = std::chrono::seconds(1);
-
-TcpAcceptor open_listener(net::io_context& io, const tcp::endpoint& endpoint) {
-  TcpAcceptor acceptor(io);
-  acceptor.open(endpoint.protocol());
-  acceptor.set_option(net::socket_base::reuse_address(true));
-  acceptor.set_option(reuse_port(true));  // one listener per worker; the kernel spreads connections
-  acceptor.bind(endpoint);
-  acceptor.listen(net::socket_base::max_listen_connections);
-  return acceptor;
-}
-
-// The request path reports its errors as error codes; anything thrown is a bug, and
-// costs one connection, not the process.
-void log_unexpected_exception(std::exception_ptr exception) {
-  if (!exception) return;
-  try {
-    std::rethrow_exception(exception);
-  } catch (const std::exception& error) {
-    spdlog::error("client connection ended by an exception: {}", error.what());
-  }
-}
-
-}  // namespace
 
 Worker::Worker(std::shared_ptr<const core::Config> config, unsigned index,
                const tcp::endpoint& listen, std::vector<tcp::endpoint> upstream)
     : config_(std::move(config)),
       index_(index),
-      acceptor_(open_listener(io_, listen)),
+      acceptor_(core::open_listener(io_, listen)),
       upstream_(io_.get_executor(), config_->upstream, std::move(upstream)) {}
 
 void Worker::run() {
-  net::co_spawn(io_, accept_loop(), net::detached);
+  net::co_spawn(io_, accept_loop(), core::log_unexpected_exception);
   io_.run();
 }
 
@@ -63,25 +35,12 @@ void Worker::begin_drain() {
 }
 
 Awaitable<void> Worker::accept_loop() {
-  auto backoff = accept_backoff_min;
-  SteadyTimer backoff_timer(io_);
-  while (!draining_) {
-    beast::error_code error;
-    TcpSocket socket = co_await acceptor_.async_accept(net::redirect_error(use_awaitable, error));
-    if (error == net::error::operation_aborted || draining_) break;
-    if (error) {
-      // Out of file descriptors or memory: wait and try again rather than spin or stop.
-      spdlog::warn("worker {}: accept failed: {}; retrying in {} ms", index_, error.message(),
-                   backoff.count());
-      backoff_timer.expires_after(backoff);
-      co_await backoff_timer.async_wait(net::redirect_error(use_awaitable, error));
-      backoff = std::min<std::chrono::milliseconds>(backoff * 2, accept_backoff_max);
-      continue;
-    }
-    backoff = accept_backoff_min;
-    socket.set_option(tcp::no_delay(true), error);
-    net::co_spawn(io_, serve_client(*this, std::move(socket)), log_unexpected_exception);
-  }
+  co_await core::accept_connections(
+      acceptor_,
+      [this](TcpSocket socket) {
+        net::co_spawn(io_, serve_client(*this, std::move(socket)), core::log_unexpected_exception);
+      },
+      "worker " + std::to_string(index_));
 }
 
 }  // namespace baton::proxy

@@ -49,7 +49,7 @@ struct Waiter {
   const Executor executor;
   const std::string token;               // also the lease's token once acquired
   Clock::time_point deadline;            // guarded by the table's mutex
-  SteadyTimer* timer = nullptr;          // used on `executor` only: set while it may wait
+  SteadyTimer* timer = nullptr;          // used on `executor` only; null once the acquire ended
 };
 using WaiterPtr = std::shared_ptr<Waiter>;
 
@@ -74,14 +74,15 @@ struct SessionState {
   std::optional<HeldLease> lease;
   std::deque<WaiterPtr> line;  // first come, first served
   std::uint64_t last_fence = 0;
-  std::string last_instance;   // that released, or was forced to (not one whose lease expired)
+  std::string last_instance;   // the last holder, recorded when granted: one that died never releases
   std::optional<Clock::time_point> last_release;
   Clock::time_point last_change;
 };
 
 // Applies what time did since the last look: an unrenewed lease ends, and waiters whose
-// wait is over (gave up, or died without leaving) drop out of line. `keep` is the caller
-// itself, which stays in line for its own last attempt at its deadline.
+// wait is over (gave up, or died without leaving) drop out of line. `keep` is the caller:
+// as in acquire.lua, an attempt never drops its own place. Unlike the scripts, which
+// prune in acquire only, this runs on every operation, so counts of waiters are exact.
 void catch_up(SessionState& state, Clock::time_point now, const Waiter* keep = nullptr) {
   if (state.lease && state.lease->expires_at <= now) state.lease.reset();
   std::erase_if(state.line, [&](const WaiterPtr& waiter) {
@@ -93,9 +94,8 @@ void wake_line(const SessionState& state) {
   for (const WaiterPtr& waiter : state.line) wake(waiter);
 }
 
-// Release and forced release: record who held it last, and let the line look again.
+// Release and forced release: note when, and let the line look again.
 void end_lease(SessionState& state, Clock::time_point now) {
-  state.last_instance = std::move(state.lease->instance);
   state.last_release = now;
   state.lease.reset();
   state.last_change = now;
@@ -211,7 +211,7 @@ AcquireAttempt MemoryLeaseTable::grant(const LeaseRequest& request, SessionState
   lease.session = request.session;
   lease.token = caller->token;
   lease.fence = fence;
-  lease.previous_instance = state.last_instance;
+  lease.previous_instance = std::exchange(state.last_instance, request.instance);
   if (state.last_release) {
     lease.previous_release_age = duration_cast<milliseconds>(now - *state.last_release);
   }
@@ -370,16 +370,17 @@ public:
     const auto started = Clock::now();
     const auto deadline = started + request.wait;
     PlaceInLine place(table_, request.session, executor_);
-    for (;;) {
-      AcquireAttempt attempt = place.attempt(request, deadline);
-      // Busy at the deadline: the result has the position this caller had; its place is
-      // given up as `place` goes out of scope, before the caller sees the result.
-      if (attempt.result.status != AcquireStatus::busy || Clock::now() >= deadline) {
-        attempt.result.waited = duration_cast<core::Duration>(Clock::now() - started);
-        co_return attempt.result;
-      }
+    AcquireAttempt attempt = place.attempt(request, deadline);
+    // As the Redis store: nothing is tried at or past the deadline. A caller still busy
+    // then gets the position it last had; its place is given up as `place` goes out of
+    // scope, before the caller sees the result.
+    while (attempt.result.status == AcquireStatus::busy && Clock::now() < deadline) {
       co_await place.sleep_until(std::min(attempt.retry_at, deadline));
+      if (Clock::now() >= deadline) break;
+      attempt = place.attempt(request, deadline);
     }
+    attempt.result.waited = duration_cast<core::Duration>(Clock::now() - started);
+    co_return attempt.result;
   }
 
   Awaitable<RenewStatus> renew(Lease lease, core::Duration ttl) override {

@@ -131,8 +131,9 @@ public:
     auto subscribed = co_await subscriber_.watch(keys.channel);
     std::shared_ptr<redis::Subscriber::Watch> watch = subscribed.watch;
     for (;;) {
-      const auto remaining = std::chrono::duration_cast<core::Duration>(deadline - Clock::now());
-      if (remaining.count() <= 0) break;
+      if (Clock::now() >= deadline) break;
+      // Rounded up, so that Redis never ends the wait before the caller does.
+      const auto remaining = std::chrono::ceil<core::Duration>(deadline - Clock::now());
       attempt = co_await try_acquire(request, keys, token, remaining);
       if (attempt.outcome != Attempt::Outcome::waiting) co_return finish(result_of(std::move(attempt)));
       // Pub/sub is at most once: without a message, look again when the holder's TTL

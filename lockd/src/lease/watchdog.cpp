@@ -12,8 +12,8 @@ struct Watchdog::State : std::enable_shared_from_this<State> {
     Clock::time_point next_renewal;
   };
 
-  State(Executor executor, LeaseStore& store, core::Duration max_hold)
-      : executor(executor), store(store), max_hold(max_hold), timer(executor) {}
+  State(Executor executor_in, LeaseStore& store_in, core::Duration max_hold_in)
+      : executor(executor_in), store(store_in), max_hold(max_hold_in), timer(executor_in) {}
 
   Executor executor;
   LeaseStore& store;

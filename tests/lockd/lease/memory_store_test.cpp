@@ -39,7 +39,7 @@ BATON_LEASE_STORE_CONFORMANCE("memory", MemoryBackend);
 
 namespace {
 
-TEST_CASE("memory store: list pages are full, in session order, each lease once") {
+TEST_CASE("memory store: list pages are full and in session order with each lease once") {
   MemoryBackend backend;
   Instance a(backend, "instance-a");
   std::vector<std::string> sessions;

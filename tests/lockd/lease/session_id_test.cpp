@@ -26,7 +26,7 @@ TEST_CASE("session ids: the characters and lengths that become Redis keys") {
   CHECK_FALSE(is_valid_session_id(std::string(129, 'x')));
 }
 
-TEST_CASE("session ids: what could split, glob or escape a Redis key never passes") {
+TEST_CASE("session ids: nothing that could split or glob or escape a Redis key passes") {
   const std::vector<std::string> rejected = {
       "with space",  " leading",    "trailing ",   "new\nline",  "carriage\rreturn",
       "tab\there",   "bell\a",      "delete\x7f",  "brace{",     "brace}",
@@ -43,7 +43,7 @@ TEST_CASE("session ids: what could split, glob or escape a Redis key never passe
   CHECK_FALSE(is_valid_session_id(std::string(1, '\0')));
 }
 
-TEST_CASE("lease tokens: 32 lower-case hex characters, never repeated across threads") {
+TEST_CASE("lease tokens: 32 lower-case hex characters that never repeat across threads") {
   constexpr int threads = 4;
   constexpr int per_thread = 2000;
   std::mutex mutex;

@@ -5,6 +5,7 @@
 
 #include "baton/core/asio.hpp"
 #include "baton/core/config.hpp"
+#include "baton/core/worker_group.hpp"
 #include "baton/proxy/request_id.hpp"
 #include "baton/proxy/upstream_pool.hpp"
 
@@ -15,7 +16,7 @@ namespace baton::proxy {
 
 class ClientConnection;
 
-class Worker {
+class Worker final : public core::DrainableWorker {
 public:
   // Binds the listener now, so that a port in use fails the start, not a thread.
   Worker(std::shared_ptr<const core::Config> config, unsigned index,
@@ -25,14 +26,14 @@ public:
   Worker& operator=(const Worker&) = delete;
 
   // Runs the event loop until the worker has drained. The thread body.
-  void run();
+  void run() override;
 
   // Thread-safe: stop accepting, close idle client connections, and let the ones in
   // flight finish their current request.
-  void drain();
+  void drain() override;
 
   // Thread-safe: stop the event loop now, whatever is in flight (drain deadline).
-  void stop();
+  void stop() override;
 
   const core::Config& config() const { return *config_; }
   unsigned index() const { return index_; }
