@@ -30,3 +30,7 @@ redis-benchmark -p "$port" -t ping_mbulk -n 50000 -c 1 --csv 2>/dev/null | tr '\
 
 echo "== Leases (baton-lease-bench) =="
 "$bench_bin" --redis "redis://127.0.0.1:$port" --seconds "$seconds" --handoffs "$handoffs"
+
+echo "== Time inside Redis per script call (INFO commandstats) =="
+redis-cli -p "$port" info commandstats | tr -d '\r' |
+  awk -F'[:,=]' '/^cmdstat_evalsha/ { printf "EVALSHA: %s calls, %s us each inside Redis\n", $3, $7 }'

@@ -33,6 +33,7 @@ warmup=${BENCH_WARMUP:-2s}
 connections=${BENCH_CONNECTIONS:-50}
 wrk_threads=${BENCH_THREADS:-1}
 rounds=${BENCH_ROUNDS:-1}
+hz=$(getconf CLK_TCK)
 pin=${BENCH_PIN:-1}
 targets=(direct nginx baton)
 work=""
@@ -141,6 +142,12 @@ $(nginx_common "$dir")
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            # The same header work baton does on every request.
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$host;
+            proxy_set_header X-Request-Id \$request_id;
+            add_header X-Request-Id \$request_id;
         }
     }
 }
@@ -240,13 +247,41 @@ busy_percent() {
     printf "%d\n", (busy + idle > 0) ? 100 * busy / (busy + idle) : 0 }'
 }
 
-# One warm-up and one measured run; appends "wrk figures... cpu_ticks" to TARGET.results.
+# CPU time (clock ticks) of all CPUs outside idle and I/O wait.
+system_ticks() {
+  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+}
+
+# CPU time (clock ticks) of the finished children of this shell, wrk among them, from
+# the output of `times` in file $1. `times` itself must run in this shell, not in a
+# command substitution, whose children are not this shell's.
+children_ticks() {
+  awk -v hz="$hz" '
+    function seconds(field, parts) { split(field, parts, "m"); return parts[1] * 60 + parts[2] }
+    NR == 2 { printf "%d\n", (seconds($1) + seconds($2)) * hz }' "$1"
+}
+
+all_servers_ticks() {
+  local target sum=0
+  for target in "${targets[@]}"; do sum=$((sum + $(cpu_ticks "${target_pid[$target]}"))); done
+  echo "$sum"
+}
+
+# One warm-up and one measured run. Appends to TARGET.results the wrk figures, the CPU
+# ticks of the server under test, and those of everything but wrk and the servers: other
+# work on the machine, which makes the run unfair.
 measure() {
-  local target=$1 pid=${target_pid[$1]} before result
-  if [ "$warmup" != 0 ]; then run_wrk "${target_url[$target]}" "$warmup" >/dev/null; fi
-  before=$(cpu_ticks "$pid")
-  run_wrk "${target_url[$target]}" "$duration" >"$work/$target.wrk"
-  result="$(parse_wrk <"$work/$target.wrk") $(($(cpu_ticks "$pid") - before))"
+  local target=$1 pid=${target_pid[$1]} url=${target_url[$1]}
+  local server system ours wrk_cpu other result
+  if [ "$warmup" != 0 ]; then run_wrk "$url" "$warmup" >/dev/null; fi
+  server=$(cpu_ticks "$pid") system=$(system_ticks) ours=$(all_servers_ticks)
+  times >"$work/times.before"
+  run_wrk "$url" "$duration" >"$work/$target.wrk"
+  times >"$work/times.after"
+  server=$(($(cpu_ticks "$pid") - server))
+  wrk_cpu=$(($(children_ticks "$work/times.after") - $(children_ticks "$work/times.before")))
+  other=$(($(system_ticks) - system - ($(all_servers_ticks) - ours) - wrk_cpu))
+  result="$(parse_wrk <"$work/$target.wrk") $server $((other > 0 ? other : 0))"
   echo "$result" >>"$work/$target.results"
   log "  $target: $result"
 }
@@ -271,36 +306,53 @@ describe_machine() {
   fi
 }
 
-# One table row; also sets row_rps and row_cpu_us (CPU microseconds per request).
+# One table row; also sets row_rps, row_cpu_us (CPU microseconds per request) and
+# row_other (% of a CPU that other work took during the run).
 report_row() {
-  local target=$1 rps p50 p99 errors requests seconds ticks hz
-  read -r rps p50 p99 errors requests seconds ticks < <(median_result "$target")
-  hz=$(getconf CLK_TCK)
+  local target=$1 rps p50 p99 errors requests seconds ticks other
+  read -r rps p50 p99 errors requests seconds ticks other < <(median_result "$target")
   row_rps=$rps
+  row_other=$(awk -v o="$other" -v hz="$hz" -v s="$seconds" 'BEGIN { printf "%d", s ? 100 * o / hz / s : 0 }')
   row_cpu_us=$(awk -v t="$ticks" -v hz="$hz" -v n="$requests" 'BEGIN { printf "%.2f", n ? t / hz * 1e6 / n : 0 }')
   awk -v target="$target" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v errors="$errors" \
-    -v t="$ticks" -v hz="$hz" -v s="$seconds" -v us="$row_cpu_us" 'BEGIN {
-      printf "%-8s %12.0f %8.2f ms %8.2f ms %7.0f%% %7.2f us %8d\n",
-        target, rps, p50 / 1000, p99 / 1000, s ? 100 * t / hz / s : 0, us, errors }'
+    -v t="$ticks" -v o="$other" -v hz="$hz" -v s="$seconds" -v us="$row_cpu_us" 'BEGIN {
+      printf "%-8s %12.0f %8.2f ms %8.2f ms %7.0f%% %7.2f us %7.0f%% %8d\n",
+        target, rps, p50 / 1000, p99 / 1000, s ? 100 * t / hz / s : 0, us,
+        s ? 100 * o / hz / s : 0, errors }'
 }
 
 report() {
-  local target nginx_rps nginx_cpu baton_rps baton_cpu
+  local target nginx_rps nginx_cpu baton_rps baton_cpu max_other=0
   echo
   describe_machine
   echo
-  printf '%-8s %12s %11s %11s %8s %10s %8s\n' target requests/s p50 p99 CPU CPU/req errors
+  printf '%-8s %12s %11s %11s %8s %10s %8s %8s\n' target requests/s p50 p99 CPU CPU/req other errors
   for target in "${targets[@]}"; do
     report_row "$target"
+    if [ "$row_other" -gt "$max_other" ]; then max_other=$row_other; fi
     case $target in
       nginx) nginx_rps=$row_rps nginx_cpu=$row_cpu_us ;;
       baton) baton_rps=$row_rps baton_cpu=$row_cpu_us ;;
     esac
   done
   echo
-  echo "CPU: of the server under test (direct: the upstream), one CPU = 100%"
+  echo "CPU: of the server under test (direct: the upstream); other: of the rest of the"
+  echo "machine, outside wrk and the servers, during the run (above a few % the run is skewed)."
+  echo "One CPU = 100%."
   awk -v b="$baton_rps" -v n="$nginx_rps" 'BEGIN { printf "baton/nginx requests/s:      %.2f (higher is better)\n", b / n }'
   awk -v b="$baton_cpu" -v n="$nginx_cpu" 'BEGIN { printf "baton/nginx CPU per request: %.2f (lower is better)\n", (n > 0) ? b / n : 0 }'
+  if [ "$rounds" -gt 1 ]; then round_ratios; fi
+  if [ "$max_other" -gt 10 ]; then
+    echo "warning: other work took up to ${max_other}% of a CPU during the runs shown; run again on an idle machine"
+  fi
+}
+
+# baton/nginx requests/s of each round: the two ran a few seconds apart, so a round's
+# ratio is less exposed to the machine's drift than the ratio of the two medians.
+round_ratios() {
+  paste -d' ' "$work/baton.results" "$work/nginx.results" |
+    awk '{ printf "%s%.2f", (NR > 1) ? " " : "", $1 / $(NF / 2 + 1) } END { print "" }' |
+    sed 's/^/baton\/nginx requests\/s by round: /'
 }
 
 main() {
