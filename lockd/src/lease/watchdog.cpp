@@ -21,6 +21,7 @@ struct Watchdog::State : std::enable_shared_from_this<State> {
   SteadyTimer timer;
   std::unordered_map<std::uint64_t, Entry> entries;
   std::uint64_t next_id = 1;
+  Counts counts;
   bool timer_armed = false;
   Clock::time_point armed_for = Clock::time_point::max();
 
@@ -74,8 +75,10 @@ struct Watchdog::State : std::enable_shared_from_this<State> {
     auto found = self->entries.find(id);
     if (found == self->entries.end()) co_return;
     const Lease lease = found->second.lease;
+    ++self->counts.renewals;
     const RenewStatus status = co_await self->store.renew(lease, lease.ttl);
     if (status == RenewStatus::lost) {
+      ++self->counts.lost;
       spdlog::warn("lease of session {} lost: a renewal found it expired or forced away",
                    lease.session);
       self->end(id, LeaseEnd::lost);
@@ -90,6 +93,7 @@ struct Watchdog::State : std::enable_shared_from_this<State> {
     const Lease lease = found->second.lease;
     spdlog::warn("lease of session {} held for max_hold ({} ms): releasing it", lease.session,
                  self->max_hold.count());
+    ++self->counts.max_hold;
     self->end(id, LeaseEnd::max_hold);
     co_await self->store.release(lease);
   }
@@ -113,5 +117,7 @@ std::uint64_t Watchdog::watch(const Lease& lease, OnEnd on_end) {
 void Watchdog::unwatch(std::uint64_t id) { state_->entries.erase(id); }
 
 std::size_t Watchdog::watched() const { return state_->entries.size(); }
+
+const Watchdog::Counts& Watchdog::counts() const { return state_->counts; }
 
 }  // namespace baton::lease

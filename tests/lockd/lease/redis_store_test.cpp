@@ -215,6 +215,8 @@ TEST_SUITE("redis lease store") {
     auto end = ended.get_future();
     REQUIRE(end.wait_for(10s) == std::future_status::ready);
     CHECK(end.get() == LeaseEnd::lost);
+    CHECK(watchdog->counts().lost == 1);
+    CHECK(watchdog->counts().renewals >= 3);  // three TTLs held: at least three renewals
     get(owner.start([watchdog = std::move(watchdog)]() mutable -> Awaitable<void> {
       watchdog.reset();  // destroyed on its own thread
       co_return;

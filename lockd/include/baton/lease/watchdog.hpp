@@ -34,6 +34,15 @@ public:
 
   std::size_t watched() const;
 
+  // Counters since start, for metrics: renewals sent, leases found lost, leases ended at
+  // max_hold.
+  struct Counts {
+    std::uint64_t renewals = 0;
+    std::uint64_t lost = 0;
+    std::uint64_t max_hold = 0;
+  };
+  const Counts& counts() const;
+
 private:
   struct State;
   std::shared_ptr<State> state_;
