@@ -12,6 +12,12 @@ constexpr std::string_view x_forwarded_for = "X-Forwarded-For";
 constexpr std::string_view x_forwarded_proto = "X-Forwarded-Proto";
 constexpr std::string_view x_forwarded_host = "X-Forwarded-Host";
 constexpr std::string_view x_request_id = "X-Request-Id";
+constexpr std::string_view baton_fence = "Baton-Fence";
+constexpr std::string_view baton_migrated = "Baton-Session-Migrated";
+
+bool is_baton_field(std::string_view name) {
+  return name.size() > 6 && beast::iequals(name.substr(0, 6), "Baton-");
+}
 
 using Field = http::fields::value_type;
 
@@ -79,6 +85,38 @@ void append_forwarded_for(const RequestHeader& request, std::string_view client_
   out.append(client_address).append(crlf);
 }
 
+// Whether the client's field gives way to one the lease headers set.
+bool replaced_by_lease(const Field& field, const LeaseHeaders& lease) {
+  switch (field.name()) {
+    case http::field::cache_control:
+    case http::field::pragma:
+      return lease.cache_bypass;
+    case http::field::accept_encoding:
+      return lease.identity_encoding;
+    default:
+      return false;
+  }
+}
+
+void append_lease_headers(std::string& out, const LeaseHeaders& lease) {
+  if (lease.cache_bypass) {
+    append_field(out, "Cache-Control", "no-cache");
+    append_field(out, "Pragma", "no-cache");
+  }
+  if (lease.fence != 0) {
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof digits, lease.fence).ptr;
+    append_field(out, baton_fence, std::string_view(digits, static_cast<std::size_t>(end - digits)));
+  }
+  if (lease.migrated) append_field(out, baton_migrated, "?1");
+  if (lease.identity_encoding) append_field(out, "Accept-Encoding", "identity");
+}
+
+bool is_event_stream(const ResponseHeader& response) {
+  auto type = response[http::field::content_type];
+  return type.size() >= 17 && beast::iequals(type.substr(0, 17), "text/event-stream");
+}
+
 void append_framing(std::string& out, bool chunked_body, bool tunnel) {
   if (tunnel) append_field(out, "Connection", "upgrade");
   if (chunked_body) append_field(out, "Transfer-Encoding", "chunked");
@@ -101,8 +139,9 @@ void write_upstream_request_head(const RequestHeader& request, const UpstreamReq
   for (const auto& field : request) {
     if (stops_here(field, connection, info.tunnel)) continue;
     if (field.name() == http::field::expect || is_named(field, x_request_id) ||
-        is_named(field, x_forwarded_for)) {
-      continue;  // replaced below
+        is_named(field, x_forwarded_for) || is_baton_field(field.name_string()) ||
+        replaced_by_lease(field, info.lease)) {
+      continue;  // replaced below, or not the client's to send
     }
     if (field.name() == http::field::host) host = field.value();
     has_forwarded_proto = has_forwarded_proto || is_named(field, x_forwarded_proto);
@@ -113,6 +152,7 @@ void write_upstream_request_head(const RequestHeader& request, const UpstreamReq
   if (!has_forwarded_proto) append_field(out, x_forwarded_proto, "http");
   if (!has_forwarded_host && !host.empty()) append_field(out, x_forwarded_host, host);
   append_field(out, x_request_id, info.request_id);
+  append_lease_headers(out, info.lease);
   append_framing(out, info.chunked_body, info.tunnel);
   out.append(crlf);
 }
@@ -129,9 +169,12 @@ void write_client_response_head(const ResponseHeader& response, const ClientResp
   const ConnectionTokens connection(response);
   for (const auto& field : response) {
     if (stops_here(field, connection, info.tunnel) || is_named(field, x_request_id)) continue;
+    if (info.no_store && field.name() == http::field::cache_control) continue;
     append_field(out, field.name_string(), field.value());
   }
   append_field(out, x_request_id, info.request_id);
+  if (info.no_store) append_field(out, "Cache-Control", "no-store");
+  if (info.no_buffering && is_event_stream(response)) append_field(out, "X-Accel-Buffering", "no");
   if (!info.tunnel) {
     if (!info.keep_alive) {
       append_field(out, "Connection", "close");

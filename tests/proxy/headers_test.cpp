@@ -180,6 +180,51 @@ TEST_SUITE("headers") {
     CHECK(tunnel["Upgrade"] == "websocket");
   }
 
+  TEST_CASE("a leased request tells the engine to bypass caches, its fence and a migration") {
+    auto request = request_with({{"Cache-Control", "max-age=60"},
+                                 {"Pragma", "cache"},
+                                 {"Accept-Encoding", "gzip, br"},
+                                 {"Accept", "text/event-stream"}});
+    UpstreamRequestInfo info{"10.0.0.7", "rid-1"};
+    info.lease = {true, 1732000000000123, true, true};
+    auto sent = forwarded(request, info);
+    CHECK(values_of(sent, "Cache-Control") == std::vector<std::string>{"no-cache"});
+    CHECK(values_of(sent, "Pragma") == std::vector<std::string>{"no-cache"});
+    CHECK(sent["Baton-Fence"] == "1732000000000123");
+    CHECK(sent["Baton-Session-Migrated"] == "?1");
+    CHECK(values_of(sent, "Accept-Encoding") == std::vector<std::string>{"identity"});
+    CHECK(sent["Accept"] == "text/event-stream");
+  }
+
+  TEST_CASE("without a lease the client's cache fields pass and no lease header is added") {
+    auto sent = forwarded(request_with({{"Cache-Control", "max-age=60"}, {"Accept-Encoding", "gzip"}}));
+    CHECK(sent["Cache-Control"] == "max-age=60");
+    CHECK(sent["Accept-Encoding"] == "gzip");
+    CHECK_FALSE(has(sent, "Baton-Fence"));
+    CHECK_FALSE(has(sent, "Baton-Session-Migrated"));
+  }
+
+  TEST_CASE("a client cannot send its own fence or migration flag to the engine") {
+    auto sent = forwarded(request_with({{"Baton-Fence", "999999999999999999"},
+                                        {"baton-session-migrated", "?0"}}));
+    CHECK_FALSE(has(sent, "Baton-Fence"));
+    CHECK_FALSE(has(sent, "Baton-Session-Migrated"));
+  }
+
+  TEST_CASE("leased responses are not stored by shared caches, event streams not buffered") {
+    ClientResponseInfo info{"rid", true, true, false, false};
+    info.no_store = true;
+    info.no_buffering = true;
+    auto stream = relayed(response_with({{"Content-Type", "text/event-stream; charset=utf-8"},
+                                         {"Cache-Control", "public, max-age=600"}}),
+                          info);
+    CHECK(values_of(stream, "Cache-Control") == std::vector<std::string>{"no-store"});
+    CHECK(stream["X-Accel-Buffering"] == "no");
+    auto json = relayed(response_with({{"Content-Type", "application/json"}}), info);
+    CHECK(json["Cache-Control"] == "no-store");
+    CHECK_FALSE(has(json, "X-Accel-Buffering"));
+  }
+
   TEST_CASE("client-chosen request ids: 1 to 128 visible ASCII characters") {
     CHECK(is_valid_request_id("a"));
     CHECK(is_valid_request_id("3f2a-11ee:b7.x_y"));
