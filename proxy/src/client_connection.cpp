@@ -45,9 +45,13 @@ std::string peer_address(const TcpSocket& socket) {
 ClientConnection::ClientConnection(Worker& worker, TcpSocket socket)
     : worker_(worker), client_{core::TimedSocket(std::move(socket)), {}, {}, {}, {}} {
   client_.address = peer_address(client_.stream.socket());
+  worker_.connection_opened();
 }
 
-ClientConnection::~ClientConnection() { worker_.mark_busy(*this); }
+ClientConnection::~ClientConnection() {
+  worker_.mark_busy(*this);
+  worker_.connection_closed();
+}
 
 void ClientConnection::close_if_idle() {
   if (idle_) client_.stream.socket().cancel();

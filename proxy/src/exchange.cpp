@@ -55,12 +55,16 @@ Exchange::Exchange(Worker& worker, ClientSide& client, RequestParser& request,
       client_keep_alive_(request.get().keep_alive()),
       http10_client_(request.get().version() < 11),
       wants_tunnel_(is_websocket_upgrade(request.get())),
-      request_has_body_(!request.is_done()) {}
+      request_has_body_(!request.is_done()),
+      lease_(worker) {}
 
 Awaitable<ExchangeResult> Exchange::run() {
   const auto& config = worker_.config();
   if (auto length = request_.content_length(); length && *length > config.client.max_body_size) {
     co_return ExchangeResult::fail(body_too_large);
+  }
+  if (auto refused = co_await lease_.take(request_.get(), request_id_)) {
+    co_return ExchangeResult::fail(*refused);
   }
   if (request_has_body_ && expects_continue(request_.get())) {
     auto error = co_await write_piece(client_.stream, continue_line, {}, false, false,
@@ -103,9 +107,10 @@ Awaitable<Exchange::Attempt> Exchange::send_request(UpstreamConnection& upstream
   const auto& config = worker_.config();
   const bool chunked = request_.chunked();
   client_.head.clear();
-  write_upstream_request_head(request_.get(),
-                              {client_.address, request_id_, chunked, wants_tunnel_},
-                              client_.head);
+  write_upstream_request_head(
+      request_.get(),
+      {client_.address, request_id_, chunked, wants_tunnel_, lease_.engine_headers()},
+      client_.head);
   std::string_view head = client_.head;
   for (;;) {
     std::string_view piece;
@@ -162,9 +167,15 @@ Awaitable<ExchangeResult> Exchange::relay_response(UpstreamConnectionPtr upstrea
   const bool chunked = !length_known && !http10_client_;
   const bool keep_alive =
       client_keep_alive_ && !worker_.draining() && (length_known || chunked);
+  ClientResponseInfo info{request_id_, chunked, keep_alive, http10_client_, false};
+  info.no_store = lease_.no_store();
+  info.no_buffering = lease_.no_buffering();
   client_.head.clear();
-  write_client_response_head(response, {request_id_, chunked, keep_alive, http10_client_, false},
-                             client_.head);
+  write_client_response_head(response, info, client_.head);
+  if (lease_.watches_done() && has_body &&
+      beast::iequals(response[http::field::content_type].substr(0, 17), "text/event-stream")) {
+    done_scanner_.emplace(lease_.route()->sse_done);
+  }
 
   std::string_view head = client_.head;
   const auto send_timeout = config.client.send_timeout;
@@ -176,18 +187,54 @@ Awaitable<ExchangeResult> Exchange::relay_response(UpstreamConnectionPtr upstrea
     if (!done && (head.empty() || upstream->buffer.size() > 0)) {
       auto read = co_await read_body_piece(upstream->stream, upstream->buffer, *response_,
                                            client_.relay_buffer, config.upstream.read_timeout);
-      if (read.error) co_return ExchangeResult::close();  // cut: never pass as a whole body
+      // Cut: the client must never take a broken body for a whole one. The lease ends
+      // with the exchange: the engine stopped.
+      if (read.error) co_return ExchangeResult::close();
       piece = read.data;
       done = response_->is_done();
       if (piece.empty() && !done && head.empty()) continue;  // a chunk header alone
     }
-    auto error = co_await write_piece(client_.stream, head, piece, chunked, done, send_timeout);
-    if (error) co_return ExchangeResult::close();
+    auto error = co_await write_watched_piece(head, piece, chunked, done);
+    if (error) {
+      co_await finish_without_client(*upstream);
+      co_return ExchangeResult::close();
+    }
     head = {};
   }
 
+  // The engine's response is complete: the session is free before the next request.
+  lease_.release();
   if (response.keep_alive() && response_->is_done()) worker_.upstream().give_back(std::move(upstream));
   co_return ExchangeResult{keep_alive, std::nullopt};
+}
+
+Awaitable<beast::error_code> Exchange::write_watched_piece(std::string_view head,
+                                                           std::string_view piece, bool chunked,
+                                                           bool last) {
+  const auto send_timeout = worker_.config().client.send_timeout;
+  std::optional<std::size_t> done_at;
+  if (done_scanner_ && lease_.held()) done_at = done_scanner_->feed(piece);
+  if (!done_at) co_return co_await write_piece(client_.stream, head, piece, chunked, last, send_timeout);
+
+  // The engine said "done": what came up to here goes out, the session is free at
+  // once, and the rest of the stream follows, however long it stays open.
+  auto error = co_await write_piece(client_.stream, head, piece.substr(0, *done_at), chunked,
+                                    false, send_timeout);
+  lease_.release();
+  if (error) co_return error;
+  co_return co_await write_piece(client_.stream, {}, piece.substr(*done_at), chunked, last,
+                                 send_timeout);
+}
+
+Awaitable<void> Exchange::finish_without_client(UpstreamConnection& upstream) {
+  const auto read_timeout = worker_.config().upstream.read_timeout;
+  while (lease_.held() && !response_->is_done()) {
+    auto read = co_await read_body_piece(upstream.stream, upstream.buffer, *response_,
+                                         client_.relay_buffer, read_timeout);
+    if (read.error) break;
+    if (done_scanner_ && done_scanner_->feed(read.data)) break;  // done: the session is free
+  }
+  lease_.release();
 }
 
 Awaitable<ExchangeResult> Exchange::tunnel(UpstreamConnectionPtr upstream) {
@@ -197,6 +244,8 @@ Awaitable<ExchangeResult> Exchange::tunnel(UpstreamConnectionPtr upstream) {
                              client_.head);
   auto error = co_await write_piece(client_.stream, client_.head, {}, false, false,
                                     config.client.send_timeout);
+  // The engine has accepted the protocol switch; a tunnel is not one request of a session.
+  lease_.release();
   if (error) co_return ExchangeResult::close();
   client_.stream.expires_never();
   upstream->stream.expires_never();

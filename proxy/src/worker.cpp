@@ -5,12 +5,19 @@
 
 namespace baton::proxy {
 
-Worker::Worker(std::shared_ptr<const core::Config> config, unsigned index,
-               const tcp::endpoint& listen, std::vector<tcp::endpoint> upstream)
+Worker::Worker(std::shared_ptr<const core::Config> config, std::shared_ptr<const ProxyRules> rules,
+               unsigned index, const tcp::endpoint& listen, std::vector<tcp::endpoint> upstream,
+               lease::LeaseStoreFactory& stores)
     : config_(std::move(config)),
+      rules_(std::move(rules)),
       index_(index),
       acceptor_(core::open_listener(io_, listen)),
-      upstream_(io_.get_executor(), config_->upstream, std::move(upstream)) {}
+      upstream_(io_.get_executor(), config_->upstream, std::move(upstream)),
+      lease_store_(stores.create(io_.get_executor())),
+      watchdog_(std::make_unique<lease::Watchdog>(io_.get_executor(), *lease_store_,
+                                                  config_->lease.max_hold)) {}
+
+Worker::~Worker() { io_.shutdown(); }
 
 void Worker::run() {
   net::co_spawn(io_, accept_loop(), core::log_unexpected_exception);
@@ -32,6 +39,33 @@ void Worker::begin_drain() {
   // close_if_idle ends the connection's wait; it leaves the set as it unwinds.
   auto idle = std::vector<ClientConnection*>(idle_connections_.begin(), idle_connections_.end());
   for (auto* connection : idle) connection->close_if_idle();
+  finish_drain_when_idle();
+}
+
+void Worker::finish_drain_when_idle() {
+  if (draining_ && connections_ == 0 && releases_in_flight_ == 0) io_.stop();
+}
+
+void Worker::connection_closed() {
+  --connections_;
+  finish_drain_when_idle();
+}
+
+void Worker::release_in_background(lease::Lease lease) {
+  ++releases_in_flight_;
+  net::co_spawn(io_, release(std::move(lease)), core::log_unexpected_exception);
+}
+
+Awaitable<void> Worker::release(lease::Lease lease) {
+  const auto status = co_await lease_store_->release(lease);
+  if (status == lease::ReleaseStatus::not_held) {
+    spdlog::info("session {}: lease had already ended (expired or forced) at release", lease.session);
+  } else if (status == lease::ReleaseStatus::backend_down) {
+    spdlog::warn("session {}: lease store unreachable at release; the lease ends at its TTL",
+                 lease.session);
+  }
+  --releases_in_flight_;
+  finish_drain_when_idle();
 }
 
 Awaitable<void> Worker::accept_loop() {

@@ -296,6 +296,7 @@ describe_machine() {
   local cpu
   cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   echo "machine:  $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r)"
+  echo "commit:   $(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
   echo "software: $("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //'), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), $("$baton_bin" --version 2>&1 | head -n 1)"
   echo "load:     wrk -t$wrk_threads -c$connections -d$duration --latency (warm-up $warmup), $rounds round(s), median shown"
   echo "before:   CPUs ${busy_before}% busy with other work"

@@ -20,6 +20,8 @@ struct ProxySettings {
   std::string max_body_size = "1m";
   std::string read_timeout = "10s";  // well above any pause a test makes mid-stream
   std::string log_format = "text";
+  std::string lease_backend = "memory";
+  std::string lease_wait_timeout = "10s";
   std::string extra_yaml;            // more top-level keys, appended as written
 };
 

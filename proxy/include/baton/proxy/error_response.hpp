@@ -4,6 +4,7 @@
 
 #include "baton/core/asio.hpp"
 
+#include <optional>
 #include <string_view>
 
 namespace baton::proxy {
@@ -12,6 +13,10 @@ struct ErrorReply {
   http::status status;
   std::string_view code;     // stable, machine-readable: "upstream_timeout"
   std::string_view message;  // for humans
+  unsigned retry_after = 0;  // seconds, sent as Retry-After when not 0
+  // A busy session: how long the request waited, and its place in line when it gave up.
+  std::optional<long long> waited_ms;
+  std::optional<long long> position;
 };
 
 // The client connection is closed after the reply unless `keep_alive`.

@@ -7,6 +7,8 @@
 #include "baton/proxy/client_connection.hpp"
 #include "baton/proxy/error_response.hpp"
 #include "baton/proxy/request_id.hpp"
+#include "baton/proxy/session_lease.hpp"
+#include "baton/proxy/sse_scanner.hpp"
 #include "baton/proxy/upstream_pool.hpp"
 
 #include <optional>
@@ -40,6 +42,13 @@ private:
   Awaitable<Attempt> send_request(UpstreamConnection& upstream);
   Awaitable<Attempt> read_response_head(UpstreamConnection& upstream);
   Awaitable<ExchangeResult> relay_response(UpstreamConnectionPtr upstream);
+  // The client went away mid-response: the engine is still working for the session, so
+  // the lease stays until the engine's response ends (read and dropped).
+  Awaitable<void> finish_without_client(UpstreamConnection& upstream);
+  // Sends one piece to the client, releasing the lease right after the "done" event's
+  // bytes when the route watches for one.
+  Awaitable<beast::error_code> write_watched_piece(std::string_view head, std::string_view piece,
+                                                   bool chunked, bool last);
   Awaitable<ExchangeResult> tunnel(UpstreamConnectionPtr upstream);
 
   Worker& worker_;
@@ -52,6 +61,8 @@ private:
   bool wants_tunnel_;
   bool request_has_body_;
   std::optional<ResponseParser> response_;
+  SessionLease lease_;
+  std::optional<SseScanner> done_scanner_;  // set when the response is a watched event stream
 };
 
 }  // namespace baton::proxy

@@ -6,7 +6,10 @@
 #include "baton/core/asio.hpp"
 #include "baton/core/config.hpp"
 #include "baton/core/worker_group.hpp"
+#include "baton/lease/store_factory.hpp"
+#include "baton/lease/watchdog.hpp"
 #include "baton/proxy/request_id.hpp"
+#include "baton/proxy/rules.hpp"
 #include "baton/proxy/upstream_pool.hpp"
 
 #include <memory>
@@ -19,8 +22,10 @@ class ClientConnection;
 class Worker final : public core::DrainableWorker {
 public:
   // Binds the listener now, so that a port in use fails the start, not a thread.
-  Worker(std::shared_ptr<const core::Config> config, unsigned index,
-         const tcp::endpoint& listen, std::vector<tcp::endpoint> upstream);
+  Worker(std::shared_ptr<const core::Config> config, std::shared_ptr<const ProxyRules> rules,
+         unsigned index, const tcp::endpoint& listen, std::vector<tcp::endpoint> upstream,
+         lease::LeaseStoreFactory& stores);
+  ~Worker() override;
 
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -40,24 +45,51 @@ public:
   bool draining() const { return draining_; }
   UpstreamPool& upstream() { return upstream_; }
   RequestIdGenerator& request_ids() { return request_ids_; }
+  const ProxyRules& rules() const { return *rules_; }
+  lease::LeaseStore& leases() { return *lease_store_; }
+  lease::Watchdog& watchdog() { return *watchdog_; }
+
+  // Ends a lease without holding up the exchange that had it. A drain waits for these.
+  void release_in_background(lease::Lease lease);
+
+  // Every client connection, for the end of a drain.
+  void connection_opened() { ++connections_; }
+  void connection_closed();
 
   // Client connections waiting for their next request; drain closes them.
   void mark_idle(ClientConnection& connection) { idle_connections_.insert(&connection); }
   void mark_busy(ClientConnection& connection) { idle_connections_.erase(&connection); }
 
 private:
+  // Destroys the coroutines still waiting before the members they refer to (the lease
+  // store): ~io_context would do it only after them.
+  class Context : public net::io_context {
+  public:
+    using net::io_context::io_context;
+    using net::io_context::shutdown;
+  };
+
   Awaitable<void> accept_loop();
+  Awaitable<void> release(lease::Lease lease);
   void begin_drain();
+  // The lease store keeps the loop busy for ever (Redis connections), so a drained
+  // worker ends its loop itself once nothing is in flight.
+  void finish_drain_when_idle();
 
   std::shared_ptr<const core::Config> config_;
+  std::shared_ptr<const ProxyRules> rules_;
   unsigned index_;
   // Only this thread touches the worker's sockets, so the reactor needs no locking; the
   // scheduler keeps its lock for drain() and stop(), which come from the control thread.
-  net::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  Context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   TcpAcceptor acceptor_;
   UpstreamPool upstream_;
   RequestIdGenerator request_ids_;
+  lease::LeaseStorePtr lease_store_;
+  std::unique_ptr<lease::Watchdog> watchdog_;
   std::unordered_set<ClientConnection*> idle_connections_;
+  std::size_t connections_ = 0;
+  std::size_t releases_in_flight_ = 0;
   bool draining_ = false;
 };
 

@@ -1,0 +1,55 @@
+// The lease side of one exchange: whether the request's route needs its session's lease,
+// taking it (bounded wait, first come first served, woken by releases), keeping it
+// renewed while the engine works, and ending it the moment the engine is done with the
+// session, without holding up the client (DESIGN.md promises 1 to 7).
+#pragma once
+
+#include "baton/core/config.hpp"
+#include "baton/lease/lease_store.hpp"
+#include "baton/proxy/error_response.hpp"
+#include "baton/proxy/headers.hpp"
+
+#include <optional>
+#include <string>
+
+namespace baton::proxy {
+
+class Worker;
+
+class SessionLease {
+public:
+  explicit SessionLease(Worker& worker) : worker_(worker) {}
+  // A lease still held (the exchange ended early: engine error, client gone) ends here.
+  ~SessionLease() { release(); }
+  SessionLease(const SessionLease&) = delete;
+  SessionLease& operator=(const SessionLease&) = delete;
+
+  // Before the request is forwarded: finds the route and the session id, and takes the
+  // lease when the route asks for one. An error reply when the request must not go on:
+  // 400 (no or bad session id), 409 (busy past lease.wait_timeout), 429 (too many
+  // waiters), 503 (store down and on_backend_down: fail_closed).
+  Awaitable<std::optional<ErrorReply>> take(const RequestHeader& request,
+                                            std::string_view request_id);
+
+  const core::RouteConfig* route() const { return route_; }
+  bool held() const { return lease_.has_value(); }
+  // Whether this route watches event streams for a "done" event.
+  bool watches_done() const;
+
+  // What the engine request carries because of the lease.
+  LeaseHeaders engine_headers() const;
+  // Cache-Control: no-store / X-Accel-Buffering: no for the client, as the route says.
+  bool no_store() const;
+  bool no_buffering() const;
+
+  // Ends the lease now, once; the release goes out without waiting for its answer.
+  void release();
+
+private:
+  Worker& worker_;
+  const core::RouteConfig* route_ = nullptr;
+  std::optional<lease::Lease> lease_;
+  std::uint64_t watch_id_ = 0;
+};
+
+}  // namespace baton::proxy

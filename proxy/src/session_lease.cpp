@@ -1,0 +1,124 @@
+#include "baton/proxy/session_lease.hpp"
+
+#include "baton/lease/watchdog.hpp"
+#include "baton/proxy/rules.hpp"
+#include "baton/proxy/worker.hpp"
+
+
+namespace baton::proxy {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+unsigned seconds_rounded_up(milliseconds duration) {
+  return static_cast<unsigned>(std::max<long long>(1, (duration.count() + 999) / 1000));
+}
+
+ErrorReply missing_session() {
+  return {http::status::bad_request, "missing_session_id",
+          "this route needs a session id, and the request carries none"};
+}
+
+ErrorReply invalid_session(std::string_view reason) {
+  return {http::status::bad_request, "invalid_session_id",
+          reason.empty() ? std::string_view("the session id is not valid") : reason};
+}
+
+ErrorReply busy(const lease::AcquireResult& result) {
+  ErrorReply reply{http::status::conflict, "session_busy",
+                   "another request of this session is running; try again later"};
+  reply.retry_after = seconds_rounded_up(result.holder.remaining);
+  reply.waited_ms = duration_cast<milliseconds>(result.waited).count();
+  reply.position = static_cast<long long>(result.position);
+  return reply;
+}
+
+ErrorReply too_many_waiters(const lease::AcquireResult& result) {
+  ErrorReply reply{http::status::too_many_requests, "too_many_waiters",
+                   "too many requests of this session are waiting already"};
+  reply.retry_after = seconds_rounded_up(result.holder.remaining);
+  return reply;
+}
+
+ErrorReply backend_down() {
+  ErrorReply reply{http::status::service_unavailable, "lease_store_unavailable",
+                   "the lease store cannot be reached"};
+  reply.retry_after = 1;
+  return reply;
+}
+
+}  // namespace
+
+Awaitable<std::optional<ErrorReply>> SessionLease::take(const RequestHeader& request,
+                                                        std::string_view request_id) {
+  const auto& rules = worker_.rules();
+  route_ = rules.routes.match(request.method(), request.method_string(), request.target());
+  if (route_ == nullptr || route_->lease == core::LeaseMode::none) co_return std::nullopt;
+
+  // Body sources (session.sources json) are not read here: the id comes from the head.
+  auto session = rules.sessions.extract(request, {});
+  if (session.status == SessionIdStatus::invalid) co_return invalid_session(session.reason);
+  if (session.status == SessionIdStatus::missing) {
+    if (route_->lease == core::LeaseMode::optional) co_return std::nullopt;
+    co_return missing_session();
+  }
+
+  const auto& config = worker_.config();
+  lease::LeaseRequest wanted;
+  wanted.session = std::move(session.id);
+  wanted.instance = config.instance_id;
+  wanted.request_id = std::string(request_id);
+  wanted.route = route_->name;
+  wanted.ttl = config.lease.ttl;
+  wanted.wait = config.lease.wait_timeout;
+  wanted.max_waiters = config.lease.max_waiters;
+  auto result = co_await worker_.leases().acquire(std::move(wanted));
+
+  switch (result.status) {
+    case lease::AcquireStatus::acquired:
+      lease_ = std::move(result.lease);
+      watch_id_ = worker_.watchdog().watch(*lease_, [session = lease_->session](lease::LeaseEnd how) {
+        spdlog::warn("session {}: lease {} while its request runs", session,
+                     how == lease::LeaseEnd::lost ? "lost" : "ended at max_hold");
+      });
+      co_return std::nullopt;
+    case lease::AcquireStatus::busy:
+      co_return busy(result);
+    case lease::AcquireStatus::too_many_waiters:
+      co_return too_many_waiters(result);
+    case lease::AcquireStatus::backend_down:
+      if (config.lease.on_backend_down == core::BackendDownPolicy::fail_open) {
+        spdlog::warn("lease store unreachable: forwarding without a lease (fail_open)");
+        co_return std::nullopt;
+      }
+      co_return backend_down();
+  }
+  co_return std::nullopt;
+}
+
+bool SessionLease::watches_done() const {
+  return held() && route_->sse_done.kind != core::SseDone::Kind::none;
+}
+
+LeaseHeaders SessionLease::engine_headers() const {
+  if (!held()) return {};
+  const auto& headers = route_->headers;
+  const auto& previous = lease_->previous_instance;
+  return {headers.cache_bypass, headers.fence ? lease_->fence : 0,
+          headers.migrated && !previous.empty() && previous != worker_.config().instance_id,
+          headers.identity_encoding && route_->sse_done.kind != core::SseDone::Kind::none};
+}
+
+bool SessionLease::no_store() const { return held() && route_->headers.no_store; }
+
+bool SessionLease::no_buffering() const { return held() && route_->headers.no_buffering; }
+
+void SessionLease::release() {
+  if (!lease_) return;
+  worker_.watchdog().unwatch(watch_id_);
+  worker_.release_in_background(std::move(*lease_));
+  lease_.reset();
+}
+
+}  // namespace baton::proxy

@@ -1,0 +1,148 @@
+// Session leases through real baton-proxy processes: two batons sharing a real Redis in
+// front of one engine, as two replicas would be.
+#include "support/baton_proxy.hpp"
+#include "support/http_client.hpp"
+#include "support/redis_server.hpp"
+#include "support/test_engine.hpp"
+
+#include <doctest/doctest.h>
+
+#include <future>
+#include <thread>
+
+namespace baton::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The event stream route needs the session's lease and is released by its "done" event;
+// everything else passes through.
+ProxySettings leased_settings(std::uint16_t engine_port, const RedisServer& redis,
+                              std::string wait_timeout = "10s") {
+  ProxySettings settings{.upstream_port = engine_port};
+  settings.lease_backend = "redis";
+  settings.lease_wait_timeout = std::move(wait_timeout);
+  settings.extra_yaml = "redis: { url: " + redis.url() + ", key_prefix: baton }\n"
+                        "session: { sources: [ { header: X-Session-Id } ] }\n"
+                        "routes:\n"
+                        "  - match: { prefix: /sse }\n"
+                        "    lease: required\n"
+                        "    sse_done: { event: done }\n"
+                        "  - match: { prefix: / }\n"
+                        "    lease: none\n";
+  return settings;
+}
+
+Request stream_request(std::string target, std::string session) {
+  auto request = make_request(http::verb::get, std::move(target));
+  if (!session.empty()) request.set("X-Session-Id", session);
+  return request;
+}
+
+long long waiters_in_line(RedisServer& redis, const std::string& session) {
+  return redis.command({"ZCARD", "baton:{" + session + "}:queue"}).integer;
+}
+
+void read_stream_to_end(HttpClient& client) {
+  while (client.read_event()) {
+  }
+}
+
+}  // namespace
+
+TEST_SUITE("session leases") {
+  TEST_CASE("a leased route without a session id gets 400 and never reaches the engine") {
+    RedisServer redis;
+    TestEngine engine;
+    BatonProxy proxy(leased_settings(engine.port(), redis));
+    HttpClient client(proxy.port());
+    auto response = client.request(stream_request("/sse?events=1", ""));
+    CHECK(response.result() == http::status::bad_request);
+    CHECK(response.body().find("missing_session_id") != std::string::npos);
+    CHECK(engine.received_targets().empty());
+  }
+
+  TEST_CASE("the engine sees cache bypass, identity encoding and increasing fences") {
+    RedisServer redis;
+    TestEngine engine;
+    BatonProxy proxy(leased_settings(engine.port(), redis));
+    std::uint64_t previous_fence = 0;
+    for (int i = 0; i < 3; ++i) {
+      HttpClient client(proxy.port());
+      auto request = stream_request("/sse?events=1", "fenced");
+      request.set(http::field::accept_encoding, "gzip");
+      request.set("Baton-Fence", "1");  // a client cannot choose its fence
+      auto response = client.request(request);
+      REQUIRE(response.result() == http::status::ok);
+      CHECK(response[http::field::cache_control] == "no-store");
+      CHECK(response["X-Accel-Buffering"] == "no");
+      const auto seen = engine.last_request();
+      CHECK(seen.value("Cache-Control") == "no-cache");
+      CHECK(seen.value("Pragma") == "no-cache");
+      CHECK(seen.value("Accept-Encoding") == "identity");
+      const auto fence = std::stoull(seen.value("Baton-Fence").value_or("0"));
+      CHECK(fence > previous_fence);
+      previous_fence = fence;
+    }
+  }
+
+  TEST_CASE("two batons never run one session at once; the second starts after done") {
+    RedisServer redis;
+    TestEngine engine;
+    BatonProxy first(leased_settings(engine.port(), redis));
+    BatonProxy second(leased_settings(engine.port(), redis));
+
+    HttpClient holder(first.port());
+    holder.send(stream_request("/sse?events=3&hold=1", "shared"));
+    REQUIRE(holder.read_response_head().result() == http::status::ok);
+    REQUIRE(holder.read_event().has_value());  // the engine now holds the session
+
+    HttpClient waiter(second.port());
+    waiter.send(stream_request("/sse?events=1", "shared"));
+    REQUIRE(wait_until(10s, [&] { return waiters_in_line(redis, "shared") == 1; }));
+    CHECK(engine.received_targets().size() == 1);  // the second request waits in baton
+
+    engine.release_hold();
+    read_stream_to_end(holder);
+    const auto head = waiter.read_response_head();
+    CHECK(head.result() == http::status::ok);
+    read_stream_to_end(waiter);
+    CHECK(engine.received_targets().size() == 2);
+    CHECK(engine.last_request().value("Baton-Session-Migrated") == "?1");
+  }
+
+  TEST_CASE("busy past the wait: 409 with Retry-After") {
+    RedisServer redis;
+    TestEngine engine;
+    BatonProxy first(leased_settings(engine.port(), redis));
+    BatonProxy impatient(leased_settings(engine.port(), redis, "200ms"));
+
+    HttpClient holder(first.port());
+    holder.send(stream_request("/sse?events=2&hold=1", "busy"));
+    REQUIRE(holder.read_response_head().result() == http::status::ok);
+    REQUIRE(holder.read_event().has_value());
+
+    HttpClient client(impatient.port());
+    auto response = client.request(stream_request("/sse?events=1", "busy"));
+    CHECK(response.result() == http::status::conflict);
+    CHECK_FALSE(response[http::field::retry_after].empty());
+    CHECK(response.body().find("session_busy") != std::string::npos);
+    engine.release_hold();
+    read_stream_to_end(holder);
+  }
+
+  TEST_CASE("Redis stopped: 503 with Retry-After (fail_closed), unleased routes still pass") {
+    RedisServer redis;
+    TestEngine engine;
+    BatonProxy proxy(leased_settings(engine.port(), redis));
+    redis.stop();
+    HttpClient client(proxy.port());
+    auto refused = client.request(stream_request("/sse?events=1", "down"));
+    CHECK(refused.result() == http::status::service_unavailable);
+    CHECK_FALSE(refused[http::field::retry_after].empty());
+    HttpClient other(proxy.port());
+    CHECK(other.request(make_request(http::verb::get, "/echo")).result() == http::status::ok);
+  }
+}
+
+}  // namespace baton::test
