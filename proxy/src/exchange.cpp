@@ -24,6 +24,9 @@ const ErrorReply body_timeout{http::status::request_timeout, "request_timeout",
                               "the request body did not arrive in time"};
 const ErrorReply bad_body{http::status::bad_request, "bad_request",
                           "the request body is not valid HTTP/1.1 framing"};
+const ErrorReply session_body_too_large{
+    http::status::payload_too_large, "body_too_large",
+    "the session id is looked for in the body, which is larger than session.max_json_body"};
 
 bool expects_continue(const RequestHeader& request) {
   return request.version() >= 11 && beast::iequals(request[http::field::expect], "100-continue");
@@ -63,7 +66,11 @@ Awaitable<ExchangeResult> Exchange::run() {
   if (auto length = request_.content_length(); length && *length > config.client.max_body_size) {
     co_return ExchangeResult::fail(body_too_large);
   }
-  if (auto refused = co_await lease_.take(request_.get(), request_id_)) {
+  lease_.match_route(request_.get());
+  if (lease_.wants_body()) {
+    if (auto refused = co_await read_body_for_id()) co_return ExchangeResult::fail(*refused);
+  }
+  if (auto refused = co_await lease_.take(request_.get(), request_id_, body_for_id_)) {
     co_return ExchangeResult::fail(*refused);
   }
   if (request_has_body_ && expects_continue(request_.get())) {
@@ -103,6 +110,20 @@ Awaitable<ExchangeResult> Exchange::run() {
   }
 }
 
+Awaitable<std::optional<ErrorReply>> Exchange::read_body_for_id() {
+  const auto limit = lease_.max_body_for_id();
+  while (!request_.is_done()) {
+    auto read = co_await read_body_piece(client_.stream, client_.buffer, request_,
+                                         client_.relay_buffer, worker_.config().client.idle_timeout);
+    if (read.error == beast::error::timeout) co_return body_timeout;
+    if (read.error == http::error::body_limit) co_return body_too_large;
+    if (read.error) co_return bad_body;
+    if (body_for_id_.size() + read.data.size() > limit) co_return session_body_too_large;
+    body_for_id_.append(read.data);
+  }
+  co_return std::nullopt;
+}
+
 Awaitable<Exchange::Attempt> Exchange::send_request(UpstreamConnection& upstream) {
   const auto& config = worker_.config();
   const bool chunked = request_.chunked();
@@ -112,9 +133,10 @@ Awaitable<Exchange::Attempt> Exchange::send_request(UpstreamConnection& upstream
       {client_.address, request_id_, chunked, wants_tunnel_, lease_.engine_headers()},
       client_.head);
   std::string_view head = client_.head;
+  std::string_view already_read = body_for_id_;  // goes first, as the first piece
   for (;;) {
-    std::string_view piece;
-    if (!request_.is_done()) {
+    std::string_view piece = std::exchange(already_read, {});
+    if (piece.empty() && !request_.is_done()) {
       auto read = co_await read_body_piece(client_.stream, client_.buffer, request_,
                                            client_.relay_buffer, config.client.idle_timeout);
       if (read.error == http::error::body_limit) co_return Attempt{Attempt::Fault::client_body, body_too_large};

@@ -40,6 +40,9 @@ private:
   struct Attempt;  // the outcome of sending the request and reading the response head
 
   Awaitable<Attempt> send_request(UpstreamConnection& upstream);
+  // Reads the request body into body_for_id_ when the session id may be in it; an error
+  // reply when it is larger than session.max_json_body (413) or does not arrive.
+  Awaitable<std::optional<ErrorReply>> read_body_for_id();
   Awaitable<Attempt> read_response_head(UpstreamConnection& upstream);
   Awaitable<ExchangeResult> relay_response(UpstreamConnectionPtr upstream);
   // The client went away mid-response: the engine is still working for the session, so
@@ -62,6 +65,7 @@ private:
   bool request_has_body_;
   std::optional<ResponseParser> response_;
   SessionLease lease_;
+  std::string body_for_id_;  // the body read before forwarding, sent first
   std::optional<SseScanner> done_scanner_;  // set when the response is a watched event stream
 };
 

@@ -24,12 +24,19 @@ public:
   SessionLease(const SessionLease&) = delete;
   SessionLease& operator=(const SessionLease&) = delete;
 
-  // Before the request is forwarded: finds the route and the session id, and takes the
-  // lease when the route asks for one. An error reply when the request must not go on:
-  // 400 (no or bad session id), 409 (busy past lease.wait_timeout), 429 (too many
-  // waiters), 503 (store down and on_backend_down: fail_closed).
+  // Finds the request's route. Called first.
+  void match_route(const RequestHeader& request);
+  // Whether the session id may be in the request body (a json source on a leased
+  // route): the exchange then reads the body, up to max_body_for_id(), before take().
+  bool wants_body() const;
+  std::size_t max_body_for_id() const;
+
+  // Before the request is forwarded: finds the session id, and takes the lease when the
+  // route asks for one. An error reply when the request must not go on: 400 (no or bad
+  // session id), 409 (busy past lease.wait_timeout), 429 (too many waiters), 503 (store
+  // down and on_backend_down: fail_closed).
   Awaitable<std::optional<ErrorReply>> take(const RequestHeader& request,
-                                            std::string_view request_id);
+                                            std::string_view request_id, std::string_view body);
 
   const core::RouteConfig* route() const { return route_; }
   bool held() const { return lease_.has_value(); }
