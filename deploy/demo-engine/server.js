@@ -5,10 +5,14 @@
 //   PORT      port to listen on (default 3000)
 //   HOST      address to listen on (default 127.0.0.1)
 //   INSTANCE  name of this replica, reported in answers and logs (default engine-<pid>)
+//   REDIS_URL where session state is stored (default redis://127.0.0.1:6379); the
+//             connection is made on the first request that needs it
+//   FENCE_CHECK=1  refuse (409) a write whose Baton-Fence is older than the state's
 
 const http = require('node:http');
 const { createApp } = require('./src/app');
 const { log } = require('./src/log');
+const { SessionStore } = require('./src/sessions');
 
 // A request still running when the process is asked to stop gets this long to finish.
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -22,6 +26,8 @@ function readConfig(env) {
     host: env.HOST || '127.0.0.1',
     port,
     instance: env.INSTANCE || `engine-${process.pid}`,
+    redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
+    fenceCheck: env.FENCE_CHECK === '1',
   };
 }
 
@@ -50,7 +56,8 @@ function stopOnSignals(server, instance) {
 
 async function main() {
   const config = readConfig(process.env);
-  const app = createApp({ instance: config.instance });
+  const store = new SessionStore(config);
+  const app = createApp({ instance: config.instance, store });
   const server = await listen(app, config);
   const { address, port } = server.address();
   log(`instance=${config.instance} msg="listening" address=${address} port=${port}`);

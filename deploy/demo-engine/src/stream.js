@@ -56,4 +56,40 @@ function streamTokens(req, res, { instance }) {
   timer = setTimeout(next, delay);
 }
 
-module.exports = { streamTokens };
+// The same stream, as an answer written into a session's state: the state is read, the
+// tokens are streamed, the answer is written back, then `done` is sent (so that the
+// write is over when baton hands the session on).
+async function streamAnswer(req, res, { instance, store, session, hints }) {
+  const tokens = req.query.tokens === undefined ? 4 : intParam(req, 'tokens');
+  const delay = req.query.delay === undefined ? 40 : intParam(req, 'delay');
+  let started = false;
+  const state = await store.update(session, hints, async (current) => {
+    res.status(200).set({
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache',
+      'X-Instance': instance,
+    });
+    res.flushHeaders();
+    started = true;
+    const words = [];
+    for (let i = 0; i < tokens; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      words.push(WORDS[i % WORDS.length]);
+      if (!res.writableEnded) sendEvent(res, 'token', { i, text: WORDS[i % WORDS.length] });
+    }
+    current.answers.push(words.join(' '));
+    current.counter += 1;
+    return current;
+  }).catch((err) => {
+    if (!started) throw err;
+    sendEvent(res, 'error', { error: err.message });
+    res.end();
+    return null;
+  });
+  if (state && !res.writableEnded) {
+    sendEvent(res, 'done', { tokens, counter: state.counter, instance });
+    res.end();
+  }
+}
+
+module.exports = { streamTokens, streamAnswer };
