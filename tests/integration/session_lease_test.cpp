@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <future>
 #include <thread>
 
@@ -131,6 +132,85 @@ TEST_SUITE("session leases") {
     CHECK(response.body().find("session_busy") != std::string::npos);
     engine.release_hold();
     read_stream_to_end(holder);
+  }
+
+  TEST_CASE("a full line: 429 with Retry-After") {
+    RedisServer redis;
+    TestEngine engine;
+    auto settings = leased_settings(engine.port(), redis);
+    settings.lease_extra = "  max_waiters: 1\n";
+    BatonProxy proxy(settings);
+
+    HttpClient holder(proxy.port());
+    holder.send(stream_request("/sse?events=2&hold=1", "crowded"));
+    REQUIRE(holder.read_response_head().result() == http::status::ok);
+    REQUIRE(holder.read_event().has_value());
+    HttpClient first_waiter(proxy.port());
+    first_waiter.send(stream_request("/sse?events=1", "crowded"));
+    REQUIRE(wait_until(10s, [&] { return waiters_in_line(redis, "crowded") == 1; }));
+
+    HttpClient turned_away(proxy.port());
+    auto response = turned_away.request(stream_request("/sse?events=1", "crowded"));
+    CHECK(response.result() == http::status::too_many_requests);
+    CHECK_FALSE(response[http::field::retry_after].empty());
+    engine.release_hold();
+    read_stream_to_end(holder);
+    CHECK(first_waiter.read_response_head().result() == http::status::ok);
+  }
+
+  TEST_CASE("a client that goes away mid-stream keeps the lease until the engine is done") {
+    RedisServer redis;
+    TestEngine engine;
+    BatonProxy proxy(leased_settings(engine.port(), redis));
+    {
+      HttpClient leaving(proxy.port());
+      leaving.send(stream_request("/sse?events=3&hold=1", "left"));
+      REQUIRE(leaving.read_response_head().result() == http::status::ok);
+      REQUIRE(leaving.read_event().has_value());
+    }  // the client closes its connection while the engine still works
+    HttpClient next(proxy.port());
+    next.send(stream_request("/sse?events=1", "left"));
+    REQUIRE(wait_until(10s, [&] { return waiters_in_line(redis, "left") == 1; }));
+    CHECK(engine.received_targets().size() == 1);  // still held for the engine's sake
+
+    engine.release_hold();  // the engine finishes: done passes, the lease goes
+    CHECK(next.read_response_head().result() == http::status::ok);
+    read_stream_to_end(next);
+    CHECK(engine.received_targets().size() == 2);
+  }
+
+  TEST_CASE("a baton killed while holding: the other serves the session after the TTL") {
+    RedisServer redis;
+    TestEngine engine;
+    auto settings = leased_settings(engine.port(), redis);
+    settings.lease_extra = "  ttl: 1s\n";
+    BatonProxy doomed(settings);
+    BatonProxy survivor(settings);
+
+    HttpClient holder(doomed.port());
+    holder.send(stream_request("/sse?events=2&hold=1", "orphan"));
+    REQUIRE(holder.read_response_head().result() == http::status::ok);
+    REQUIRE(holder.read_event().has_value());
+    doomed.process().signal(SIGKILL);
+    REQUIRE(doomed.process().wait_for_exit(10s).has_value());
+
+    HttpClient client(survivor.port());
+    auto response = client.request(stream_request("/sse?events=1", "orphan"));
+    CHECK(response.result() == http::status::ok);
+    engine.release_hold();
+  }
+
+  TEST_CASE("fail_open: Redis stopped, leased routes are forwarded without a lease") {
+    RedisServer redis;
+    TestEngine engine;
+    auto settings = leased_settings(engine.port(), redis);
+    settings.lease_extra = "  on_backend_down: fail_open\n";
+    BatonProxy proxy(settings);
+    redis.stop();
+    HttpClient client(proxy.port());
+    auto response = client.request(stream_request("/sse?events=1", "open"));
+    CHECK(response.result() == http::status::ok);
+    CHECK_FALSE(engine.last_request().value("Baton-Fence").has_value());
   }
 
   TEST_CASE("a session id in the JSON body: read up to the limit, then forwarded whole") {

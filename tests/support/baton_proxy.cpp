@@ -28,6 +28,7 @@ std::string proxy_config(const ProxySettings& settings, std::uint16_t listen_por
        << "lease:\n"
        << "  backend: " << settings.lease_backend << "\n"
        << "  wait_timeout: " << settings.lease_wait_timeout << "\n"
+       << settings.lease_extra
        << "logging:\n"
        << "  level: debug\n"
        << "  format: " << settings.log_format << "\n"

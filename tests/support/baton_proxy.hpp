@@ -22,6 +22,7 @@ struct ProxySettings {
   std::string log_format = "text";
   std::string lease_backend = "memory";
   std::string lease_wait_timeout = "10s";
+  std::string lease_extra;           // more keys of the lease section, e.g. "  ttl: 1s\n"
   std::string extra_yaml;            // more top-level keys, appended as written
 };
 
