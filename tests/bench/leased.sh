@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Leased against pass-through requests through one baton-proxy, in the same run: the
+# same upstream (an nginx answering a small fixed body), one route with a session lease
+# in Redis and one without. wrk varies the session id of every leased request, so each
+# takes an uncontended lease. Prints requests/s and latency of both, the ratio, and the
+# Redis round trip of the run.
+#
+#   tests/bench/leased.sh            # BENCH_DURATION (10s), BENCH_CONNECTIONS (50)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build_dir=${BATON_BUILD_DIR:-$root/build}
+baton_bin=$build_dir/bin/baton-proxy
+duration=${BENCH_DURATION:-10s}
+connections=${BENCH_CONNECTIONS:-50}
+
+[ -x "$baton_bin" ] || { echo "leased.sh: no $baton_bin; build first (deploy/build.sh)" >&2; exit 1; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+redis_port=$(free_port) upstream_port=$(free_port) baton_port=$(free_port) admin_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
+  --logfile "$work/redis.log" & pids+=($!)
+
+cat > "$work/upstream.conf" <<CONF
+daemon off; worker_processes 1; pid $work/nginx.pid; error_log $work/nginx.err;
+events {}
+http {
+  access_log off; keepalive_requests 1000000;
+  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work;
+  uwsgi_temp_path $work; scgi_temp_path $work;
+  server { listen 127.0.0.1:$upstream_port; location / { return 200 "hello world\n"; } }
+}
+CONF
+/usr/sbin/nginx -c "$work/upstream.conf" & pids+=($!)
+
+cat > "$work/baton.yaml" <<CONF
+instance_id: bench
+listen: 127.0.0.1:$baton_port
+threads: 1
+upstream: { url: http://127.0.0.1:$upstream_port }
+admin: { listen: 127.0.0.1:$admin_port }
+lease: { backend: redis }
+redis: { url: redis://127.0.0.1:$redis_port }
+session: { sources: [ { header: X-Session-Id } ] }
+routes:
+  - match: { prefix: /leased }
+    lease: required
+  - match: { prefix: / }
+    lease: none
+logging: { level: warn, access_log: false }
+CONF
+"$baton_bin" --config "$work/baton.yaml" 2> "$work/baton.log" & pids+=($!)
+
+cat > "$work/sessions.lua" <<'LUA'
+-- A new session for every request: each leased request takes an uncontended lease.
+local count = 0
+request = function()
+  count = count + 1
+  return wrk.format("GET", "/leased", { ["X-Session-Id"] = "bench-" .. count })
+end
+LUA
+
+for port in "$redis_port" "$upstream_port" "$baton_port"; do
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
+done
+
+run_wrk() {  # prints "requests/s p50_us p99_us"
+  wrk -t1 -c"$connections" -d"$duration" --latency "$@" |
+    awk '/Requests\/sec/ { rps = $2 }
+         /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
+         function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; return v * 1000000 }
+         END { printf "%.0f %.0f %.0f\n", rps, us(p50), us(p99) }'
+}
+
+read -r plain_rps plain_p50 plain_p99 < <(run_wrk "http://127.0.0.1:$baton_port/plain")
+read -r leased_rps leased_p50 leased_p99 < <(run_wrk -s "$work/sessions.lua" "http://127.0.0.1:$baton_port/leased")
+ping=$(redis-benchmark -p "$redis_port" -t ping_mbulk -n 50000 -c 1 --csv 2>/dev/null | tr '\r' '\n' |
+  grep '^"PING_MBULK"' | tr -d '"' | awk -F, '{ printf "%.0f", $5 * 1000 }')
+leases=$(redis-cli -p "$redis_port" info commandstats | tr -d '\r' |
+  awk -F'[:,=]' '/^cmdstat_evalsha/ { print $3 }')
+
+printf '%-14s %12s %10s %10s\n' route requests/s p50 p99
+printf '%-14s %12s %8s us %7s us\n' pass-through "$plain_rps" "$plain_p50" "$plain_p99"
+printf '%-14s %12s %8s us %7s us\n' leased "$leased_rps" "$leased_p50" "$leased_p99"
+echo "leased/pass-through requests/s: $(awk -v a="$leased_rps" -v b="$plain_rps" 'BEGIN { printf "%.2f", a / b }')"
+echo "p50 added by the lease: $((leased_p50 - plain_p50)) us; Redis PING p50 of this run: ${ping} us"
+echo "lease scripts run in Redis: $leases (acquire + release per leased request)"
+if grep -qiE 'error|critical' "$work/baton.log"; then echo "baton logged errors:"; cat "$work/baton.log"; fi
