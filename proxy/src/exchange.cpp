@@ -67,17 +67,16 @@ Awaitable<ExchangeResult> Exchange::run() {
     co_return ExchangeResult::fail(body_too_large);
   }
   lease_.match_route(request_.get());
+  // A client that expects 100 Continue sends its body once the lease is held, unless the
+  // session id is in that body.
   if (lease_.wants_body()) {
+    if (!co_await send_continue_if_expected()) co_return ExchangeResult::close();
     if (auto refused = co_await read_body_for_id()) co_return ExchangeResult::fail(*refused);
   }
   if (auto refused = co_await lease_.take(request_.get(), request_id_, body_for_id_)) {
     co_return ExchangeResult::fail(*refused);
   }
-  if (request_has_body_ && expects_continue(request_.get())) {
-    auto error = co_await write_piece(client_.stream, continue_line, {}, false, false,
-                                      config.client.send_timeout);
-    if (error) co_return ExchangeResult::close();
-  }
+  if (!co_await send_continue_if_expected()) co_return ExchangeResult::close();
 
   auto& pool = worker_.upstream();
   // A pooled connection may have been closed by the engine an instant ago. A request
@@ -108,6 +107,14 @@ Awaitable<ExchangeResult> Exchange::run() {
         co_return ExchangeResult::fail(upstream_failed);
     }
   }
+}
+
+Awaitable<bool> Exchange::send_continue_if_expected() {
+  if (!request_has_body_ || continue_sent_ || !expects_continue(request_.get())) co_return true;
+  continue_sent_ = true;
+  auto error = co_await write_piece(client_.stream, continue_line, {}, false, false,
+                                    worker_.config().client.send_timeout);
+  co_return !error;
 }
 
 Awaitable<std::optional<ErrorReply>> Exchange::read_body_for_id() {

@@ -43,6 +43,8 @@ private:
   // Reads the request body into body_for_id_ when the session id may be in it; an error
   // reply when it is larger than session.max_json_body (413) or does not arrive.
   Awaitable<std::optional<ErrorReply>> read_body_for_id();
+  // Answers "100 Continue" once, when the client asked for it. False when the client is gone.
+  Awaitable<bool> send_continue_if_expected();
   Awaitable<Attempt> read_response_head(UpstreamConnection& upstream);
   Awaitable<ExchangeResult> relay_response(UpstreamConnectionPtr upstream);
   // The client went away mid-response: the engine is still working for the session, so
@@ -66,6 +68,7 @@ private:
   std::optional<ResponseParser> response_;
   SessionLease lease_;
   std::string body_for_id_;  // the body read before forwarding, sent first
+  bool continue_sent_ = false;
   std::optional<SseScanner> done_scanner_;  // set when the response is a watched event stream
 };
 
