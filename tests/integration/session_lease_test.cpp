@@ -114,6 +114,28 @@ TEST_SUITE("session leases") {
     CHECK(engine.last_request().value("Baton-Session-Migrated") == "?1");
   }
 
+  TEST_CASE("the next request of a session starts after done, while that stream stays open") {
+    RedisServer redis;
+    TestEngine engine;
+    BatonProxy first(leased_settings(engine.port(), redis));
+    BatonProxy second(leased_settings(engine.port(), redis));
+
+    HttpClient lingering(first.port());
+    lingering.send(stream_request("/sse?events=1&linger=1", "lingering"));
+    REQUIRE(lingering.read_response_head().result() == http::status::ok);
+    REQUIRE(lingering.read_event().has_value());   // token
+    auto done = lingering.read_event();
+    REQUIRE(done.has_value());
+    CHECK(done->event == "done");
+
+    // The engine has not ended the first stream, yet the session is free.
+    HttpClient next(second.port());
+    auto response = next.request(stream_request("/sse?events=1", "lingering"));
+    CHECK(response.result() == http::status::ok);
+    engine.end_lingering_streams();
+    read_stream_to_end(lingering);
+  }
+
   TEST_CASE("busy past the wait: 409 with Retry-After") {
     RedisServer redis;
     TestEngine engine;

@@ -122,7 +122,10 @@ std::string fnv1a64_hex(std::string_view data) {
 
 class TestEngine::Impl {
 public:
-  Impl() : acceptor_(ioc_), hold_gate_(ioc_, net::steady_timer::time_point::max()) {
+  Impl()
+      : acceptor_(ioc_),
+        hold_gate_(ioc_, net::steady_timer::time_point::max()),
+        linger_gate_(ioc_, net::steady_timer::time_point::max()) {
     const tcp::endpoint endpoint(net::ip::address_v4::loopback(), 0);
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
@@ -144,6 +147,13 @@ public:
     net::post(ioc_, [this] {
       hold_released_ = true;
       hold_gate_.cancel();
+    });
+  }
+
+  void end_lingering_streams() {
+    net::post(ioc_, [this] {
+      linger_released_ = true;
+      linger_gate_.cancel();
     });
   }
 
@@ -304,6 +314,7 @@ private:
   net::awaitable<void> write_sse(beast::tcp_stream& stream, const Request& request, const Target& target) {
     const auto events = target.number("events", 3);
     const bool hold = target.number("hold", 0) == 1;
+    const bool linger = target.number("linger", 0) == 1;
     const std::string padding = target.query.count("pad") != 0
                                     ? ": " + std::string(target.number("pad", 0), 'x') + "\n"
                                     : std::string();
@@ -319,6 +330,14 @@ private:
     }
     const std::string done = "event: done\ndata: end\n\n";
     co_await net::async_write(stream, http::make_chunk(net::buffer(done)), net::use_awaitable);
+    if (linger) {
+      const std::string comment = ": still open\n\n";
+      co_await net::async_write(stream, http::make_chunk(net::buffer(comment)), net::use_awaitable);
+      while (!linger_released_) {
+        beast::error_code ec;  // end_lingering_streams() cancels the wait
+        co_await linger_gate_.async_wait(net::redirect_error(net::use_awaitable, ec));
+      }
+    }
     co_await net::async_write(stream, http::make_chunk_last(), net::use_awaitable);
   }
 
@@ -360,6 +379,8 @@ private:
   std::uint16_t port_ = 0;
   net::steady_timer hold_gate_;  // never expires; cancelled by release_hold()
   bool hold_released_ = false;   // engine thread only
+  net::steady_timer linger_gate_;  // never expires; cancelled by end_lingering_streams()
+  bool linger_released_ = false;   // engine thread only
   std::atomic<std::size_t> connections_{0};
   mutable std::mutex mutex_;
   std::vector<std::string> targets_;
@@ -371,6 +392,8 @@ TestEngine::TestEngine() : impl_(std::make_unique<Impl>()) {}
 TestEngine::~TestEngine() = default;
 std::uint16_t TestEngine::port() const { return impl_->port(); }
 void TestEngine::release_hold() { impl_->release_hold(); }
+
+void TestEngine::end_lingering_streams() { impl_->end_lingering_streams(); }
 std::size_t TestEngine::connections_accepted() const { return impl_->connections_accepted(); }
 std::vector<std::string> TestEngine::received_targets() const { return impl_->received_targets(); }
 ReceivedRequest TestEngine::last_request() const { return impl_->last_request(); }

@@ -8,7 +8,8 @@
 //   /large?bytes=N        chunked response of N bytes, byte i = large_body_byte(i)
 //   /sse?events=N&hold=1&pad=B
 //                         text/event-stream: N events "event: token\ndata: k\n\n" (k = 1..N),
-//                         then "event: done". hold=1 waits after the first event until
+//                         then "event: done". linger=1 keeps the stream open after done
+//                         until end_lingering_streams(). hold=1 waits after the first event until
 //                         release_hold(); pad=B prefixes each token event with a B-byte
 //                         SSE comment line (to make long streams)
 //   /slow?ms=M            waits M ms before the response head
@@ -54,6 +55,10 @@ public:
 
   // Lets every /sse?hold=1 stream, current and future, go on past its first event.
   void release_hold();
+
+  // Ends every /sse?linger=1 stream, current and future: those stay open after their done
+  // event (with one comment line) until this is called.
+  void end_lingering_streams();
 
   std::size_t connections_accepted() const;
 
