@@ -46,6 +46,14 @@ long long waiters_in_line(RedisServer& redis, const std::string& session) {
   return redis.command({"ZCARD", queue}).integer;
 }
 
+// Opens a leased event stream and reads its head and first event: from then on the
+// engine is working for the session (with hold=1, until release_hold()).
+void start_stream(HttpClient& client, std::string target, std::string session) {
+  client.send(stream_request(std::move(target), std::move(session)));
+  REQUIRE(client.read_response_head().result() == http::status::ok);
+  REQUIRE(client.read_event().has_value());
+}
+
 void read_stream_to_end(HttpClient& client) {
   while (client.read_event()) {
   }
@@ -96,9 +104,7 @@ TEST_SUITE("session leases") {
     BatonProxy second(leased_settings(engine.port(), redis));
 
     HttpClient holder(first.port());
-    holder.send(stream_request("/sse?events=3&hold=1", "shared"));
-    REQUIRE(holder.read_response_head().result() == http::status::ok);
-    REQUIRE(holder.read_event().has_value());  // the engine now holds the session
+    start_stream(holder, "/sse?events=3&hold=1", "shared");  // the engine now holds the session
 
     HttpClient waiter(second.port());
     waiter.send(stream_request("/sse?events=1", "shared"));
@@ -121,9 +127,7 @@ TEST_SUITE("session leases") {
     BatonProxy second(leased_settings(engine.port(), redis));
 
     HttpClient lingering(first.port());
-    lingering.send(stream_request("/sse?events=1&linger=1", "lingering"));
-    REQUIRE(lingering.read_response_head().result() == http::status::ok);
-    REQUIRE(lingering.read_event().has_value());   // token
+    start_stream(lingering, "/sse?events=1&linger=1", "lingering");
     auto done = lingering.read_event();
     REQUIRE(done.has_value());
     CHECK(done->event == "done");
@@ -143,9 +147,7 @@ TEST_SUITE("session leases") {
     BatonProxy impatient(leased_settings(engine.port(), redis, "200ms"));
 
     HttpClient holder(first.port());
-    holder.send(stream_request("/sse?events=2&hold=1", "busy"));
-    REQUIRE(holder.read_response_head().result() == http::status::ok);
-    REQUIRE(holder.read_event().has_value());
+    start_stream(holder, "/sse?events=2&hold=1", "busy");
 
     HttpClient client(impatient.port());
     auto response = client.request(stream_request("/sse?events=1", "busy"));
@@ -164,9 +166,7 @@ TEST_SUITE("session leases") {
     BatonProxy proxy(settings);
 
     HttpClient holder(proxy.port());
-    holder.send(stream_request("/sse?events=2&hold=1", "crowded"));
-    REQUIRE(holder.read_response_head().result() == http::status::ok);
-    REQUIRE(holder.read_event().has_value());
+    start_stream(holder, "/sse?events=2&hold=1", "crowded");
     HttpClient first_waiter(proxy.port());
     first_waiter.send(stream_request("/sse?events=1", "crowded"));
     REQUIRE(wait_until(10s, [&] { return waiters_in_line(redis, "crowded") == 1; }));
@@ -186,9 +186,7 @@ TEST_SUITE("session leases") {
     BatonProxy proxy(leased_settings(engine.port(), redis));
     {
       HttpClient leaving(proxy.port());
-      leaving.send(stream_request("/sse?events=3&hold=1", "left"));
-      REQUIRE(leaving.read_response_head().result() == http::status::ok);
-      REQUIRE(leaving.read_event().has_value());
+      start_stream(leaving, "/sse?events=3&hold=1", "left");
     }  // the client closes its connection while the engine still works
     HttpClient next(proxy.port());
     next.send(stream_request("/sse?events=1", "left"));
@@ -210,9 +208,7 @@ TEST_SUITE("session leases") {
     BatonProxy survivor(settings);
 
     HttpClient holder(doomed.port());
-    holder.send(stream_request("/sse?events=2&hold=1", "orphan"));
-    REQUIRE(holder.read_response_head().result() == http::status::ok);
-    REQUIRE(holder.read_event().has_value());
+    start_stream(holder, "/sse?events=2&hold=1", "orphan");
     doomed.process().signal(SIGKILL);
     REQUIRE(doomed.process().wait_for_exit(10s).has_value());
 
