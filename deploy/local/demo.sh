@@ -22,6 +22,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=SCRIPTDIR/../lib/servers.sh
+source "$root/deploy/lib/servers.sh"
 build_dir=${BATON_BUILD_DIR:-$root/build}
 engine_dir=$root/deploy/demo-engine
 config=$root/deploy/local/baton-replica.yaml
@@ -49,13 +51,6 @@ warn() { printf '%s-> %s%s\n' "$red" "$*" "$reset"; }
 show_command() { printf '%s$ %s%s\n' "$dim" "$*" "$reset"; }
 die() { printf '%sdemo: %s%s\n' "$red" "$*" "$reset" >&2; exit 1; }
 
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ -n "$work" ]; then rm -rf "$work"; fi
-}
-
 check_tools() {
   local tool missing=()
   for tool in redis-server redis-cli nginx node npm curl python3; do
@@ -73,18 +68,6 @@ build_baton() {
 install_engine() {
   say "Installing the demo engine's npm packages..."
   (cd "$engine_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-}
-
-# Prints $1 distinct free loopback ports, one per line. The sockets are all bound at once
-# so that the ports differ, then released for the servers to take.
-free_ports() {
-  python3 - "$1" <<'PY'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print("\n".join(str(s.getsockname()[1]) for s in socks))
-PY
 }
 
 # Starts a process in the background with its output in $work/$1.log; sets last_pid.

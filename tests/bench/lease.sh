@@ -13,14 +13,15 @@ handoffs=${BENCH_HANDOFFS:-2000}
 
 [ -x "$bench_bin" ] || { echo "lease.sh: no $bench_bin; build first (deploy/build.sh)" >&2; exit 1; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=SCRIPTDIR/../../deploy/lib/servers.sh
+source "$root/deploy/lib/servers.sh"
 
+pids=()
 work=$(mktemp -d)
-port=$(free_port)
+trap cleanup EXIT
+port=$(free_ports 1)
 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
-  --logfile "$work/redis.log" &
-redis_pid=$!
-trap 'kill $redis_pid 2>/dev/null; wait $redis_pid 2>/dev/null; rm -rf "$work"' EXIT
+  --logfile "$work/redis.log" & pids+=($!)
 until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.05; done
 
 echo "== Redis round trip (redis-benchmark -t ping, one connection) =="

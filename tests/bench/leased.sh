@@ -16,18 +16,13 @@ connections=${BENCH_CONNECTIONS:-50}
 
 [ -x "$baton_bin" ] || { echo "leased.sh: no $baton_bin; build first (deploy/build.sh)" >&2; exit 1; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=SCRIPTDIR/../../deploy/lib/servers.sh
+source "$root/deploy/lib/servers.sh"
 
-work=$(mktemp -d)
 pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
+work=$(mktemp -d)
 trap cleanup EXIT
-
-redis_port=$(free_port) upstream_port=$(free_port) baton_port=$(free_port) admin_port=$(free_port)
+{ read -r redis_port; read -r upstream_port; read -r baton_port; read -r admin_port; } < <(free_ports 4)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
   --logfile "$work/redis.log" & pids+=($!)
 

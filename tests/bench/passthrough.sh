@@ -25,6 +25,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=SCRIPTDIR/../../deploy/lib/servers.sh
+source "$root/deploy/lib/servers.sh"
 build_dir=${BATON_BUILD_DIR:-$root/build}
 baton_bin=$build_dir/bin/baton-proxy
 nginx_bin=${NGINX:-/usr/sbin/nginx}
@@ -44,13 +46,6 @@ declare -A target_url target_pid
 die() { printf 'passthrough: %s\n' "$*" >&2; exit 1; }
 log() { printf '%s\n' "$*" >&2; }
 
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ -n "$work" ]; then rm -rf "$work"; fi
-}
-
 check_tools() {
   [ -x "$nginx_bin" ] || die "no nginx at $nginx_bin (deploy/install-deps.sh installs nginx-light)"
   command -v wrk >/dev/null || die "no wrk (deploy/install-deps.sh installs it)"
@@ -60,17 +55,6 @@ check_tools() {
     log "passthrough: pinning needs 2 CPUs and taskset; running unpinned"
     pin=0
   fi
-}
-
-# Prints $1 distinct free loopback ports, one per line (bound together, so they differ).
-free_ports() {
-  python3 - "$1" <<'EOF'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print("\n".join(str(s.getsockname()[1]) for s in socks))
-EOF
 }
 
 # Sets the array `pinned` to the command prefix that runs a command on CPU $1. A prefix,

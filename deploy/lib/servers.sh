@@ -1,0 +1,23 @@
+# shellcheck shell=bash disable=SC2154  # pids and work belong to the sourcing script
+# Helpers for scripts that start servers on loopback ports: the demo and the benchmarks.
+# Sourced, not run. A script keeps the processes it starts in the array `pids` and its
+# temporary files under `$work`; `trap cleanup EXIT` ends both.
+
+# Prints $1 distinct free loopback ports, one per line. The sockets are all bound at once
+# so that the ports differ, then released for the servers to take.
+free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+cleanup() {
+  local pid
+  for pid in ${pids[@]+"${pids[@]}"}; do kill "$pid" 2>/dev/null || true; done
+  for pid in ${pids[@]+"${pids[@]}"}; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "${work:-}" ]; then rm -rf "$work"; fi
+}
