@@ -116,8 +116,6 @@ std::uint64_t Watchdog::watch(const Lease& lease, OnEnd on_end) {
 
 void Watchdog::unwatch(std::uint64_t id) { state_->entries.erase(id); }
 
-std::size_t Watchdog::watched() const { return state_->entries.size(); }
-
 const Watchdog::Counts& Watchdog::counts() const { return state_->counts; }
 
 }  // namespace baton::lease

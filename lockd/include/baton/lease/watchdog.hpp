@@ -32,8 +32,6 @@ public:
   std::uint64_t watch(const Lease& lease, OnEnd on_end);
   void unwatch(std::uint64_t id);
 
-  std::size_t watched() const;
-
   // Counters since start, for metrics: renewals sent, leases found lost, leases ended at
   // max_hold.
   struct Counts {

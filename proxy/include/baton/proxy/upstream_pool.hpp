@@ -49,7 +49,6 @@ public:
   // Closes every idle connection and stops expiring them (drain).
   void close_all();
 
-  std::size_t idle_count() const { return idle_.size(); }
 
 private:
   bool expired(const UpstreamConnection& connection,

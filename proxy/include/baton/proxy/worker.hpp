@@ -41,7 +41,6 @@ public:
   void stop() override;
 
   const core::Config& config() const { return *config_; }
-  unsigned index() const { return index_; }
   bool draining() const { return draining_; }
   UpstreamPool& upstream() { return upstream_; }
   RequestIdGenerator& request_ids() { return request_ids_; }
