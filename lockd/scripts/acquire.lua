@@ -21,19 +21,7 @@ local time = redis.call('TIME')
 local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now_ms = math.floor(now_us / 1000)
 
--- Waiters whose wait has ended gave up, or died: they leave the line.
-for _, ticket in ipairs(redis.call('ZRANGE', queue, 0, -1)) do
-  if ticket ~= token and tonumber(redis.call('HGET', waits, ticket) or '0') <= now_ms then
-    redis.call('ZREM', queue, ticket)
-    redis.call('HDEL', waits, ticket)
-  end
-end
-
-local holder = redis.call('HMGET', lease, 'instance', 'request_id')
-local held = holder[1] ~= false
-local first = redis.call('ZRANGE', queue, 0, 0)[1]
-
-if not held and (first == nil or first == token) then
+local function take(first)
   local last = redis.call('HMGET', state, 'fence', 'instance', 'released_ms')
   -- Redis TIME keeps fences increasing even when the state key was lost (restart, FLUSHALL).
   local fence = math.max(tonumber(last[1] or '0') + 1, now_us)
@@ -53,6 +41,23 @@ if not held and (first == nil or first == token) then
   if last[3] then since_release = now_ms - tonumber(last[3]) end
   return {1, fence, last[2] or '', since_release}
 end
+
+-- The common case: nobody holds the session and nobody waits for it.
+if redis.call('EXISTS', lease, queue) == 0 then return take(nil) end
+
+-- Waiters whose wait has ended gave up, or died: they leave the line.
+for _, ticket in ipairs(redis.call('ZRANGE', queue, 0, -1)) do
+  if ticket ~= token and tonumber(redis.call('HGET', waits, ticket) or '0') <= now_ms then
+    redis.call('ZREM', queue, ticket)
+    redis.call('HDEL', waits, ticket)
+  end
+end
+
+local holder = redis.call('HMGET', lease, 'instance', 'request_id')
+local held = holder[1] ~= false
+local first = redis.call('ZRANGE', queue, 0, 0)[1]
+
+if not held and (first == nil or first == token) then return take(first) end
 
 -- When to look again without a wake-up: when the holder's TTL runs out, or, with the
 -- lease free but others ahead, when the first one's wait ends.

@@ -1,10 +1,10 @@
 -- Ends the lease if the caller still holds it, records who held it last, and wakes the
 -- waiters. A lease that expired or was forced away is left alone.
 --
--- KEYS[1] lease, KEYS[2] state
+-- KEYS[1] lease, KEYS[2] state, KEYS[3] queue
 -- ARGV: token, channel, state_ttl_ms
 -- Returns 1 when released, 0 when the caller no longer held it.
-local lease, state = KEYS[1], KEYS[2]
+local lease, state, queue = KEYS[1], KEYS[2], KEYS[3]
 local token, channel, state_ttl_ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
 
 local current = redis.call('HMGET', lease, 'token', 'instance')
@@ -15,5 +15,7 @@ local now_ms = math.floor((tonumber(time[1]) * 1000000 + tonumber(time[2])) / 10
 redis.call('DEL', lease)
 redis.call('HSET', state, 'instance', current[2], 'released_ms', now_ms)
 redis.call('PEXPIRE', state, state_ttl_ms)
-redis.call('PUBLISH', channel, 'released')
+-- Every waiter joins the line before it waits for a message, so an empty line means
+-- nobody to wake.
+if redis.call('EXISTS', queue) == 1 then redis.call('PUBLISH', channel, 'released') end
 return 1

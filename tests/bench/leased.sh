@@ -81,13 +81,13 @@ read -r plain_rps plain_p50 plain_p99 < <(run_wrk "http://127.0.0.1:$baton_port/
 read -r leased_rps leased_p50 leased_p99 < <(run_wrk -s "$work/sessions.lua" "http://127.0.0.1:$baton_port/leased")
 ping=$(redis-benchmark -p "$redis_port" -t ping_mbulk -n 50000 -c 1 --csv 2>/dev/null | tr '\r' '\n' |
   grep '^"PING_MBULK"' | tr -d '"' | awk -F, '{ printf "%.0f", $5 * 1000 }')
-leases=$(redis-cli -p "$redis_port" info commandstats | tr -d '\r' |
-  awk -F'[:,=]' '/^cmdstat_evalsha/ { print $3 }')
+read -r leases script_us < <(redis-cli -p "$redis_port" info commandstats | tr -d '\r' |
+  awk -F'[:,=]' '/^cmdstat_evalsha/ { print $3, $7 }')
 
 printf '%-14s %12s %10s %10s\n' route requests/s p50 p99
 printf '%-14s %12s %8s us %7s us\n' pass-through "$plain_rps" "$plain_p50" "$plain_p99"
 printf '%-14s %12s %8s us %7s us\n' leased "$leased_rps" "$leased_p50" "$leased_p99"
 echo "leased/pass-through requests/s: $(awk -v a="$leased_rps" -v b="$plain_rps" 'BEGIN { printf "%.2f", a / b }')"
 echo "p50 added by the lease: $((leased_p50 - plain_p50)) us; Redis PING p50 of this run: ${ping} us"
-echo "lease scripts run in Redis: $leases (acquire + release per leased request)"
+echo "lease scripts run in Redis: $leases (acquire + release per leased request), ${script_us} us each"
 if grep -qiE 'error|critical' "$work/baton.log"; then echo "baton logged errors:"; cat "$work/baton.log"; fi

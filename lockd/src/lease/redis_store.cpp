@@ -156,7 +156,7 @@ public:
 
   Awaitable<ReleaseStatus> release(Lease lease) override {
     const SessionKeys keys(prefix_, lease.session);
-    auto result = co_await client_.eval(lease_scripts().release, strings(keys.lease, keys.state),
+    auto result = co_await client_.eval(lease_scripts().release, strings(keys.lease, keys.state, keys.queue),
                                         strings(lease.token, keys.channel, milliseconds_text(state_ttl)));
     if (result.error) co_return ReleaseStatus::backend_down;
     co_return result.reply.integer == 1 ? ReleaseStatus::released : ReleaseStatus::not_held;
