@@ -3,6 +3,8 @@
 // any key its list does not name, and docs/configuration.md is kept identical to both.
 #include "baton/core/config.hpp"
 
+#include "baton/core/asio.hpp"
+
 #include <unistd.h>
 
 #include <yaml-cpp/yaml.h>
@@ -251,8 +253,10 @@ const std::vector<KeyReference>& config_reference() {
       {"upstream.pool_idle_timeout", "4s", "An idle pooled connection is closed after this; keep it below the engine's keep-alive timeout (Node: 5s)."},
       {"admin", "", "The admin endpoint."},
       {"admin.listen", "127.0.0.1:9901", "Address of the admin endpoint, host:port."},
-      {"admin.token", "", "A bearer token the admin endpoint accepts; merged with tokens, empty strings ignored."},
-      {"admin.tokens", "[]", "More accepted bearer tokens, as a list (e.g. old and new while rotating)."},
+      {"admin.token", "", "A bearer token the admin endpoint accepts, named 'token' in audit lines; empty means none. Required (here or in tokens) when admin.listen is not a loopback address."},
+      {"admin.tokens", "[]", "More accepted bearer tokens (e.g. one per operator, or old and new while rotating): strings, named tokens[i] in audit lines, or maps with name and token."},
+      {"admin.tokens[].name", "", "Who uses this token; written in audit lines."},
+      {"admin.tokens[].token", "", "The secret; empty means this entry is ignored."},
       {"lease", "", "Per-session leases: one request at a time per session, across instances."},
       {"lease.backend", "redis", "Where leases live: redis (shared by all instances) or memory (this instance only)."},
       {"lease.ttl", "30s", "Lease lifetime, renewed while the request runs; at least 100ms."},
@@ -278,6 +282,8 @@ const std::vector<KeyReference>& config_reference() {
       {"logging.level", "info", "trace, debug, info, warn, error, critical or off."},
       {"logging.format", "text", "text or json."},
       {"logging.access_log", "true", "One log line per request: true or false."},
+      {"logging.session_ids", "plain", "How the access log names a session: plain (the id) or hash (a keyed hash, the first 16 hex digits of HMAC-SHA256)."},
+      {"logging.session_hash_key", "", "The key of session_ids: hash, e.g. ${BATON_SESSION_HASH_KEY}; required then."},
       {"routes", "[{name: /, match: {prefix: /}, lease: none}]", "Request routes; the first that matches wins."},
       {"routes[].name", "", "Label in metrics and logs; the prefix or regex by default; unique."},
       {"routes[].match", "", "What the route matches; required."},
@@ -903,6 +909,8 @@ constexpr std::array<Named<LogLevel>, 7> log_levels{{{"trace", LogLevel::trace},
                                                      {"critical", LogLevel::critical},
                                                      {"off", LogLevel::off}}};
 constexpr std::array<Named<LogFormat>, 2> log_formats{{{"text", LogFormat::text}, {"json", LogFormat::json}}};
+constexpr std::array<Named<SessionIdLogging>, 2> session_id_loggings{
+    {{"plain", SessionIdLogging::plain}, {"hash", SessionIdLogging::hash}}};
 constexpr std::array<Named<LeaseMode>, 3> lease_modes{
     {{"required", LeaseMode::required}, {"optional", LeaseMode::optional}, {"none", LeaseMode::none}}};
 constexpr std::array<Named<SseDone::Kind>, 3> sse_done_forms{
@@ -926,13 +934,35 @@ void read_upstream(Section& section, UpstreamConfig& upstream) {
   section.read("pool_idle_timeout", upstream.pool_idle_timeout, positive_duration);
 }
 
+void read_admin_token(Section& section, AdminToken& token) {
+  section.require("name", token.name, non_empty(any_text));
+  section.read("token", token.secret, any_text);
+}
+
+// A string, named after its place, or a {name, token} map.
+AdminToken admin_token(const Field& field) {
+  if (field.yaml().IsMap()) return map_of(read_admin_token)(field);
+  return {field.key().substr(field.key().find("tokens[")), field.text()};
+}
+
+bool is_loopback(const std::string& host) {
+  beast::error_code error;
+  const auto address = net::ip::make_address(host, error);
+  return error ? host == "localhost" : address.is_loopback();
+}
+
 void read_admin(Section& section, AdminConfig& admin) {
   std::string token;
   section.read("listen", admin.listen, host_port);
   section.read("token", token, any_text);
-  section.read("tokens", admin.tokens, list_of(any_text));
-  admin.tokens.insert(admin.tokens.begin(), token);
-  std::erase(admin.tokens, std::string());  // "${BATON_ADMIN_TOKEN:-}" with the variable unset
+  section.read("tokens", admin.tokens, list_of(admin_token));
+  admin.tokens.insert(admin.tokens.begin(), {"token", token});
+  // "${BATON_ADMIN_TOKEN:-}" with the variable unset
+  std::erase_if(admin.tokens, [](const AdminToken& entry) { return entry.secret.empty(); });
+  if (admin.tokens.empty() && !is_loopback(admin.listen.host))
+    section.self().member_or_self("listen").fail(
+        "is not a loopback address, so the admin endpoint needs a bearer token: set admin.token (e.g. "
+        "${BATON_ADMIN_TOKEN}) or listen on 127.0.0.1");
 }
 
 // The lease keys of both programs.
@@ -989,6 +1019,14 @@ void read_logging(Section& section, LoggingConfig& logging) {
   section.read("level", logging.level, one_of(log_levels));
   section.read("format", logging.format, one_of(log_formats));
   section.read("access_log", logging.access_log, one_of(booleans));
+}
+
+void read_proxy_logging(Section& section, LoggingConfig& logging) {
+  read_logging(section, logging);
+  section.read("session_ids", logging.session_ids, one_of(session_id_loggings));
+  section.read("session_hash_key", logging.session_hash_key, any_text);
+  if (logging.session_ids == SessionIdLogging::hash && logging.session_hash_key.empty())
+    section.self().member_or_self("session_hash_key").fail("is required (and not empty) with session_ids: hash");
 }
 
 void read_route_match(Section& section, RouteMatch& match) {
@@ -1055,7 +1093,7 @@ void read_config(Section& section, Config& config) {
   section.read("lease", config.lease, map_of(read_lease));
   section.read("redis", config.redis, map_of(read_redis));
   section.read("session", config.session, map_of(read_session));
-  section.read("logging", config.logging, map_of(read_logging));
+  section.read("logging", config.logging, map_of(read_proxy_logging));
   section.read("routes", config.routes, read_routes);
 }
 

@@ -106,7 +106,8 @@ std::string describe(const Config& c) {
       << c.redis.key_prefix << ',' << ms(c.redis.connect_timeout) << ',' << ms(c.redis.command_timeout) << '\n'
       << "session=" << c.session.pattern << ',' << c.session.max_json_body;
   for (const auto& source : c.session.sources) out << ",{" << int(source.kind) << ':' << source.value << '}';
-  out << "\nlogging=" << int(c.logging.level) << ',' << int(c.logging.format) << ',' << c.logging.access_log;
+  out << "\nlogging=" << int(c.logging.level) << ',' << int(c.logging.format) << ',' << c.logging.access_log << ','
+      << int(c.logging.session_ids) << ',' << c.logging.session_hash_key;
   for (const auto& route : c.routes) {
     const auto& h = route.headers;
     out << "\nroute=" << route.name << ',' << route.match.prefix << ',' << route.match.regex << ','
@@ -170,7 +171,9 @@ TEST_CASE("the DESIGN.md example loads into the expected values") {
   CHECK(config.upstream.pool_size == 64);
   CHECK(config.admin.listen.host == "127.0.0.1");
   CHECK(config.admin.listen.port == 9901);
-  CHECK(config.admin.tokens == std::vector<std::string>{"s3cret"});
+  REQUIRE(config.admin.tokens.size() == 1);
+  CHECK(config.admin.tokens[0].name == "token");
+  CHECK(config.admin.tokens[0].secret == "s3cret");
   CHECK(config.lease.backend == LeaseBackend::redis);
   CHECK(config.lease.ttl == 30s);
   CHECK(config.lease.wait_timeout == 10s);
@@ -301,7 +304,7 @@ upstream:
 admin:
   listen: :9902
   token: first
-  tokens: [second, "", third]
+  tokens: [second, "", {name: ops, token: third}, {name: gone, token: ""}]
 lease:
   backend: memory
   ttl: 100ms
@@ -324,6 +327,8 @@ logging:
   level: warn
   format: text
   access_log: false
+  session_ids: hash
+  session_hash_key: k3y
 routes:
   - name: stream
     match:
@@ -362,7 +367,13 @@ routes:
   CHECK(config.upstream.pool_idle_timeout == 3s);
   CHECK(config.admin.listen.host == "0.0.0.0");
   CHECK(config.admin.listen.port == 9902);
-  CHECK(config.admin.tokens == std::vector<std::string>{"first", "second", "third"});
+  REQUIRE(config.admin.tokens.size() == 3);
+  CHECK(config.admin.tokens[0].name == "token");
+  CHECK(config.admin.tokens[0].secret == "first");
+  CHECK(config.admin.tokens[1].name == "tokens[0]");
+  CHECK(config.admin.tokens[1].secret == "second");
+  CHECK(config.admin.tokens[2].name == "ops");
+  CHECK(config.admin.tokens[2].secret == "third");
   CHECK(config.lease.backend == LeaseBackend::memory);
   CHECK(config.lease.ttl == 100ms);
   CHECK(config.lease.wait_timeout == 0ms);
@@ -388,6 +399,8 @@ routes:
   CHECK(config.logging.level == LogLevel::warn);
   CHECK(config.logging.format == LogFormat::text);
   CHECK_FALSE(config.logging.access_log);
+  CHECK(config.logging.session_ids == SessionIdLogging::hash);
+  CHECK(config.logging.session_hash_key == "k3y");
 
   REQUIRE(config.routes.size() == 2);
   const RouteConfig& stream = config.routes[0];
@@ -507,6 +520,20 @@ TEST_CASE("bad addresses and URLs are rejected") {
   CHECK(std::string(with_password.what()).find("hunter2") == std::string::npos);
 }
 
+TEST_CASE("an admin endpoint off loopback needs a token") {
+  check_error("admin:\n  listen: 0.0.0.0:9901\n", {2, 11, "admin.listen"}, "needs a bearer token");
+  check_error("admin: {listen: '[::]:9901', token: ''}\n", {1, 17, "admin.listen"}, "needs a bearer token");
+  CHECK(load("admin: {listen: 0.0.0.0:9901, token: t}\n").admin.tokens.size() == 1);
+  CHECK(load("admin: {listen: '[::1]:9901'}\n").admin.tokens.empty());
+  CHECK(load("admin: {listen: localhost:9901}\n").admin.tokens.empty());
+  check_error("admin:\n  tokens: [{token: t}]\n", {2, 12, "admin.tokens[0].name"}, "is required");
+}
+
+TEST_CASE("session_ids: hash needs a key") {
+  check_error("logging:\n  session_ids: hash\n", {2, 3, "logging.session_hash_key"}, "is required");
+  check_error("logging: {session_ids: sha}\n", {1, 24, "logging.session_ids"}, "expected one of plain, hash");
+}
+
 TEST_CASE("bad enum values list the allowed ones") {
   check_error("lease:\n  on_backend_down: maybe\n", {2, 20, "lease.on_backend_down"},
               "expected one of fail_closed, fail_open, got 'maybe'");
@@ -609,7 +636,8 @@ session: {pattern: '^a$$b$'}
 )");
   CHECK(config.upstream.url.host == "10.1.2.3");
   CHECK(config.upstream.url.port == 3005);
-  CHECK(config.admin.tokens == std::vector<std::string>{"t0k"});
+  REQUIRE(config.admin.tokens.size() == 1);
+  CHECK(config.admin.tokens[0].secret == "t0k");
   CHECK(config.session.pattern == "^a$b$");
 }
 

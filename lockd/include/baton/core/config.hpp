@@ -73,9 +73,17 @@ struct UpstreamConfig {
   Duration pool_idle_timeout{std::chrono::seconds(4)};
 };
 
+// A bearer token of the admin endpoint; its name says who acted in audit lines.
+struct AdminToken {
+  std::string name;
+  std::string secret;
+};
+
 struct AdminConfig {
   HostPort listen{"127.0.0.1", 9901};
-  std::vector<std::string> tokens;  // `token:` (one string) or `tokens:` (a list); empty strings dropped
+  // `token:` (named "token") and `tokens:` (strings named "tokens[i]", or {name, token}
+  // maps); empty secrets are dropped. Required when `listen` is not a loopback address.
+  std::vector<AdminToken> tokens;
 };
 
 enum class LeaseBackend { redis, memory };
@@ -115,10 +123,16 @@ struct SessionConfig {
 enum class LogFormat { text, json };
 enum class LogLevel { trace, debug, info, warn, error, critical, off };
 
+// How the access log names a session: the id as is, or a keyed hash of it (HMAC-SHA256,
+// first 16 hex digits) that ties the lines of one session together without revealing it.
+enum class SessionIdLogging { plain, hash };
+
 struct LoggingConfig {
   LogLevel level = LogLevel::info;
   LogFormat format = LogFormat::text;
   bool access_log = true;
+  SessionIdLogging session_ids = SessionIdLogging::plain;  // baton-proxy only
+  std::string session_hash_key;                            // required with session_ids: hash
 };
 
 enum class LeaseMode { required, optional, none };
