@@ -28,6 +28,23 @@ constexpr std::array<Labelled<ReleaseStatus>, 3> release_results{{{ReleaseStatus
                                                                   {ReleaseStatus::backend_down, "backend_down"}}};
 constexpr std::array<std::string_view, 5> status_classes{"1xx", "2xx", "3xx", "4xx", "5xx"};
 
+template <std::size_t N>
+std::array<core::metrics::Counter*, N> by_label(core::metrics::Family<core::metrics::Counter>& family,
+                                                const std::array<std::string_view, N>& labels) {
+  std::array<core::metrics::Counter*, N> counters{};
+  for (std::size_t i = 0; i < N; ++i) counters[i] = &family.with({std::string(labels[i])});
+  return counters;
+}
+
+template <class Status, std::size_t N>
+std::array<core::metrics::Counter*, N> by_result(core::metrics::Registry& registry, std::string_view name,
+                                                 std::string_view help,
+                                                 const std::array<Labelled<Status>, N>& results) {
+  std::array<std::string_view, N> labels;
+  std::transform(results.begin(), results.end(), labels.begin(), [](const auto& entry) { return entry.label; });
+  return by_label(registry.counter(name, help, {"result"}), labels);
+}
+
 template <class Status, std::size_t N>
 std::size_t index_of(const std::array<Labelled<Status>, N>& table, Status status) {
   return static_cast<std::size_t>(
@@ -36,31 +53,22 @@ std::size_t index_of(const std::array<Labelled<Status>, N>& table, Status status
 }
 
 template <std::size_t N>
-void increment(std::array<std::atomic<std::uint64_t>, N>& counters, std::size_t index) {
-  if (index < N) counters[index].fetch_add(1, std::memory_order_relaxed);
-}
-
-void write_header(std::string& out, std::string_view name, std::string_view help) {
-  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
-  out.append("# TYPE ").append(name).append(" counter\n");
-}
-
-void write_sample(std::string& out, std::string_view name, std::string_view label, std::string_view value,
-                  std::uint64_t count) {
-  out.append(name).append("{").append(label).append("=\"").append(value).append("\"} ");
-  out.append(std::to_string(count)).append("\n");
-}
-
-template <class Status, std::size_t N>
-void write_counter(std::string& out, std::string_view name, std::string_view help,
-                   const std::array<Labelled<Status>, N>& labels,
-                   const std::array<std::atomic<std::uint64_t>, N>& counters) {
-  write_header(out, name, help);
-  for (std::size_t i = 0; i < N; ++i)
-    write_sample(out, name, "result", labels[i].label, counters[i].load(std::memory_order_relaxed));
+void increment(const std::array<core::metrics::Counter*, N>& counters, std::size_t index) {
+  if (index < N) counters[index]->inc();
 }
 
 }  // namespace
+
+DaemonMetrics::DaemonMetrics()
+    : acquisitions_(by_result(registry_, "baton_lockd_acquisitions_total",
+                              "Acquire requests that reached the lease store, by result.", acquisition_results)),
+      renewals_(by_result(registry_, "baton_lockd_renewals_total",
+                          "Renew requests that reached the lease store, by result.", renewal_results)),
+      releases_(by_result(registry_, "baton_lockd_releases_total",
+                          "Release requests that reached the lease store, by result.", release_results)),
+      responses_(by_label(registry_.counter("baton_lockd_http_responses_total",
+                                            "HTTP responses sent, by status class.", {"code"}),
+                          status_classes)) {}
 
 void DaemonMetrics::count(AcquireStatus result) noexcept {
   increment(acquisitions_, index_of(acquisition_results, result));
@@ -75,19 +83,6 @@ void DaemonMetrics::count_response(http::status status) noexcept {
   if (code >= 100 && code < 600) increment(responses_, code / 100 - 1);
 }
 
-std::string DaemonMetrics::prometheus_text() const {
-  std::string out;
-  write_counter(out, "baton_lockd_acquisitions_total", "Acquire requests that reached the lease store, by result.",
-                acquisition_results, acquisitions_);
-  write_counter(out, "baton_lockd_renewals_total", "Renew requests that reached the lease store, by result.",
-                renewal_results, renewals_);
-  write_counter(out, "baton_lockd_releases_total", "Release requests that reached the lease store, by result.",
-                release_results, releases_);
-  constexpr std::string_view responses = "baton_lockd_http_responses_total";
-  write_header(out, responses, "HTTP responses sent, by status class.");
-  for (std::size_t i = 0; i < status_classes.size(); ++i)
-    write_sample(out, responses, "code", status_classes[i], responses_[i].load(std::memory_order_relaxed));
-  return out;
-}
+std::string DaemonMetrics::prometheus_text() const { return registry_.prometheus_text(); }
 
 }  // namespace baton::lockd
