@@ -1,7 +1,9 @@
 #include "baton/proxy/server.hpp"
 
 #include "baton/core/listener.hpp"
+#include "baton/core/log.hpp"
 #include "baton/core/worker_group.hpp"
+#include "baton/proxy/reload.hpp"
 #include "baton/proxy/worker.hpp"
 
 namespace baton::proxy {
@@ -16,7 +18,21 @@ struct Server::Impl {
   std::shared_ptr<const ProxyRules> rules;
   lease::LeaseStoreFactory stores;  // before the workers: their stores come from it
   std::vector<std::unique_ptr<Worker>> workers;
+
+  // SIGHUP. A file that does not load throws, and the running configuration stays.
+  void reload();
 };
+
+void Server::Impl::reload() {
+  const core::Config next = core::load_config_file(config->file);
+  auto next_rules = std::make_shared<const ProxyRules>(next);
+  for (auto& worker : workers) worker->replace_rules(next_rules);
+  core::set_log_level(next.logging.level);
+  for (const auto& key : keys_needing_restart(*config, next))
+    spdlog::warn("reload: {} changed in {}; it takes effect at the next start", key, config->file);
+  spdlog::info("reloaded {}: {} route(s), {} session source(s)", config->file, next.routes.size(),
+               next.session.sources.size());
+}
 
 Server::Server(core::Config config) : impl_(std::make_unique<Impl>(std::move(config))) {
   const auto& cfg = *impl_->config;
@@ -37,7 +53,9 @@ int Server::run() {
   spdlog::info("baton-proxy {} listening on {}:{} with {} thread(s), engine at {}:{}",
                BATON_VERSION, cfg.listen.host, cfg.listen.port, cfg.threads,
                cfg.upstream.url.host, cfg.upstream.url.port);
-  return core::run_worker_group(workers, cfg.drain_timeout);
+  core::WorkerGroupHooks hooks;
+  hooks.on_reload = [this] { impl_->reload(); };
+  return core::run_worker_group(workers, cfg.drain_timeout, hooks);
 }
 
 }  // namespace baton::proxy

@@ -51,22 +51,23 @@ ErrorReply backend_down() {
 }  // namespace
 
 void SessionLease::match_route(const RequestHeader& request) {
-  route_ = worker_.rules().routes.match(request.method(), request.method_string(), request.target());
+  rules_ = worker_.rules();
+  route_ = rules_->routes.match(request.method(), request.method_string(), request.target());
 }
 
 bool SessionLease::wants_body() const {
   return route_ != nullptr && route_->lease != core::LeaseMode::none &&
-         worker_.rules().sessions.needs_body();
+         rules_->sessions.needs_body();
 }
 
-std::size_t SessionLease::max_body_for_id() const { return worker_.rules().sessions.max_json_body(); }
+std::size_t SessionLease::max_body_for_id() const { return rules_->sessions.max_json_body(); }
 
 Awaitable<std::optional<ErrorReply>> SessionLease::take(const RequestHeader& request,
                                                         std::string_view request_id,
                                                         std::string_view body) {
   if (route_ == nullptr || route_->lease == core::LeaseMode::none) co_return std::nullopt;
 
-  auto session = worker_.rules().sessions.extract(request, body);
+  auto session = rules_->sessions.extract(request, body);
   if (session.status == SessionIdStatus::invalid) co_return invalid_session(session.reason);
   if (session.status == SessionIdStatus::missing) {
     if (route_->lease == core::LeaseMode::optional) co_return std::nullopt;

@@ -15,7 +15,8 @@ Worker::Worker(std::shared_ptr<const core::Config> config, std::shared_ptr<const
       upstream_(io_.get_executor(), config_->upstream, std::move(upstream)),
       lease_store_(stores.create(io_.get_executor())),
       watchdog_(std::make_unique<lease::Watchdog>(io_.get_executor(), *lease_store_,
-                                                  config_->lease.max_hold)) {}
+                                                  config_->lease.max_hold)),
+      stop_deadline_(io_) {}
 
 Worker::~Worker() { io_.shutdown(); }
 
@@ -28,7 +29,13 @@ void Worker::drain() {
   net::post(io_, [this] { begin_drain(); });
 }
 
-void Worker::stop() { io_.stop(); }
+void Worker::stop() {
+  net::post(io_, [this] { release_all_and_stop(); });
+}
+
+void Worker::replace_rules(std::shared_ptr<const ProxyRules> rules) {
+  net::post(io_, [this, rules = std::move(rules)]() mutable { rules_ = std::move(rules); });
+}
 
 void Worker::begin_drain() {
   if (draining_) return;
@@ -42,8 +49,22 @@ void Worker::begin_drain() {
   finish_drain_when_idle();
 }
 
+// The requests still running lose their lease now; when one of them ends later, its own
+// release finds the lease gone and does nothing.
+void Worker::release_all_and_stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  for (auto& lease : watchdog_->unwatch_all()) release_in_background(std::move(lease));
+  stop_deadline_.expires_after(config_->redis.command_timeout);
+  stop_deadline_.async_wait([this](beast::error_code error) {
+    if (!error) io_.stop();
+  });
+  finish_drain_when_idle();
+}
+
 void Worker::finish_drain_when_idle() {
-  if (draining_ && connections_ == 0 && releases_in_flight_ == 0) io_.stop();
+  if (releases_in_flight_ > 0) return;
+  if (stopping_ || (draining_ && connections_ == 0)) io_.stop();
 }
 
 void Worker::connection_closed() {

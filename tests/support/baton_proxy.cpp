@@ -25,6 +25,7 @@ std::string proxy_config(const ProxySettings& settings, std::uint16_t listen_por
        << "  pool_size: 8\n"
        << "admin:\n"
        << "  listen: 127.0.0.1:" << admin_port << "\n"
+       << settings.admin_extra
        << "lease:\n"
        << "  backend: " << settings.lease_backend << "\n"
        << "  wait_timeout: " << settings.lease_wait_timeout << "\n"
@@ -32,6 +33,7 @@ std::string proxy_config(const ProxySettings& settings, std::uint16_t listen_por
        << "logging:\n"
        << "  level: debug\n"
        << "  format: " << settings.log_format << "\n"
+       << settings.logging_extra
        << settings.extra_yaml;
   return yaml.str();
 }
@@ -41,9 +43,9 @@ std::string proxy_program() {
   return std::string(dir != nullptr && *dir != '\0' ? dir : BATON_BIN_DIR) + "/baton-proxy";
 }
 
-BatonProxy::BatonProxy(const ProxySettings& settings) : port_(free_port()) {
+BatonProxy::BatonProxy(const ProxySettings& settings) : port_(free_port()), admin_port_(free_port()) {
   const auto config = dir_ / "baton.yaml";
-  write_file(config, proxy_config(settings, port_, free_port()));
+  write_file(config, proxy_config(settings, port_, admin_port_));
   process_.emplace(ProcessOptions{
       .program = proxy_program(),
       .args = {"--config", config.string()},

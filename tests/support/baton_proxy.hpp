@@ -23,6 +23,8 @@ struct ProxySettings {
   std::string lease_backend = "memory";
   std::string lease_wait_timeout = "10s";
   std::string lease_extra;           // more keys of the lease section, e.g. "  ttl: 1s\n"
+  std::string admin_extra;           // more keys of the admin section, e.g. "  token: t\n"
+  std::string logging_extra;         // more keys of the logging section
   std::string extra_yaml;            // more top-level keys, appended as written
 };
 
@@ -40,12 +42,15 @@ public:
   explicit BatonProxy(const ProxySettings& settings);
 
   std::uint16_t port() const { return port_; }
+  std::uint16_t admin_port() const { return admin_port_; }
+  const TempDir& dir() const { return dir_; }  // holds baton.yaml, the file SIGHUP rereads
   Process& process() { return *process_; }
   std::string log() const { return process_->log(); }
 
 private:
   TempDir dir_;
   std::uint16_t port_;
+  std::uint16_t admin_port_;
   std::optional<Process> process_;  // optional only to start it after the config is written
 };
 

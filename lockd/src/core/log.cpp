@@ -78,4 +78,6 @@ void init_logging(const LoggingConfig& config, const std::string& instance_id) {
   spdlog::set_default_logger(std::move(logger));
 }
 
+void set_log_level(LogLevel level) { spdlog::default_logger()->set_level(to_spdlog(level)); }
+
 }  // namespace baton::core

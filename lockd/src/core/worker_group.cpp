@@ -10,10 +10,34 @@
 
 namespace baton::core {
 
-int run_worker_group(std::span<DrainableWorker* const> workers, Duration drain_timeout) {
+namespace {
+
+// Every SIGHUP until the group ends; a reload that throws is logged, and the process goes on.
+void handle_reloads(net::signal_set& hangups, const WorkerGroupHooks& hooks) {
+  hangups.async_wait([&hangups, &hooks](beast::error_code error, int) {
+    if (error) return;
+    if (!hooks.on_reload) {
+      spdlog::info("SIGHUP: nothing to reload in this program; ignored");
+    } else {
+      try {
+        hooks.on_reload();
+      } catch (const std::exception& e) {
+        spdlog::error("reload failed: {}; the running configuration stays", e.what());
+      }
+    }
+    handle_reloads(hangups, hooks);
+  });
+}
+
+}  // namespace
+
+int run_worker_group(std::span<DrainableWorker* const> workers, Duration drain_timeout,
+                     const WorkerGroupHooks& hooks) {
   std::signal(SIGPIPE, SIG_IGN);
   net::io_context control;  // signals and the drain deadline; never on the request path
   net::signal_set signals(control, SIGTERM, SIGINT);
+  net::signal_set hangups(control, SIGHUP);
+  handle_reloads(hangups, hooks);
   SteadyTimer drain_deadline(control);
   const auto stop_all = [&] {
     for (auto* worker : workers) worker->stop();
@@ -21,6 +45,7 @@ int run_worker_group(std::span<DrainableWorker* const> workers, Duration drain_t
   signals.async_wait([&](beast::error_code error, int signal) {
     if (error) return;
     spdlog::info("signal {}: draining, deadline {} ms", signal, drain_timeout.count());
+    if (hooks.on_drain) hooks.on_drain();
     for (auto* worker : workers) worker->drain();
     drain_deadline.expires_after(drain_timeout);
     drain_deadline.async_wait([&](beast::error_code timer_error) {
@@ -44,6 +69,7 @@ int run_worker_group(std::span<DrainableWorker* const> workers, Duration drain_t
       net::post(control, [&] {
         if (--running > 0) return;
         signals.cancel();
+        hangups.cancel();
         drain_deadline.cancel();
         work.reset();
       });

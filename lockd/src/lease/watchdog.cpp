@@ -116,6 +116,13 @@ std::uint64_t Watchdog::watch(const Lease& lease, OnEnd on_end) {
 
 void Watchdog::unwatch(std::uint64_t id) { state_->entries.erase(id); }
 
+std::vector<Lease> Watchdog::unwatch_all() {
+  std::vector<Lease> leases;
+  for (auto& [id, entry] : state_->entries) leases.push_back(std::move(entry.lease));
+  state_->entries.clear();
+  return leases;
+}
+
 const Watchdog::Counts& Watchdog::counts() const { return state_->counts; }
 
 }  // namespace baton::lease

@@ -39,11 +39,15 @@ private:
 struct HostPort {
   std::string host;
   std::uint16_t port = 0;
+
+  bool operator==(const HostPort&) const = default;
 };
 
 struct HttpUrl {  // http://host:port, the engine
   std::string host = "127.0.0.1";
   std::uint16_t port = 3000;
+
+  bool operator==(const HttpUrl&) const = default;
 };
 
 struct RedisUrl {  // redis[s]://[user[:password]@]host[:port][/db]
@@ -53,6 +57,8 @@ struct RedisUrl {  // redis[s]://[user[:password]@]host[:port][/db]
   std::string username;
   std::string password;
   int database = 0;
+
+  bool operator==(const RedisUrl&) const = default;
 };
 
 struct ClientConfig {
@@ -61,6 +67,8 @@ struct ClientConfig {
   Duration send_timeout{std::chrono::seconds(60)};    // a client that stops reading
   std::size_t max_header_size = 32 * 1024;            // request line + fields -> 431
   std::size_t max_body_size = 16 * 1024 * 1024;      // request body -> 413
+
+  bool operator==(const ClientConfig&) const = default;
 };
 
 struct UpstreamConfig {
@@ -71,12 +79,16 @@ struct UpstreamConfig {
   // Below the engine's own keep-alive timeout (Node's default is 5 s), so that baton,
   // not the engine, closes an idle pooled connection.
   Duration pool_idle_timeout{std::chrono::seconds(4)};
+
+  bool operator==(const UpstreamConfig&) const = default;
 };
 
 // A bearer token of the admin endpoint; its name says who acted in audit lines.
 struct AdminToken {
   std::string name;
   std::string secret;
+
+  bool operator==(const AdminToken&) const = default;
 };
 
 struct AdminConfig {
@@ -84,6 +96,8 @@ struct AdminConfig {
   // `token:` (named "token") and `tokens:` (strings named "tokens[i]", or {name, token}
   // maps); empty secrets are dropped. Required when `listen` is not a loopback address.
   std::vector<AdminToken> tokens;
+
+  bool operator==(const AdminConfig&) const = default;
 };
 
 enum class LeaseBackend { redis, memory };
@@ -96,6 +110,8 @@ struct LeaseConfig {
   Duration max_hold{std::chrono::minutes(10)};
   std::size_t max_waiters = 64;
   BackendDownPolicy on_backend_down = BackendDownPolicy::fail_closed;
+
+  bool operator==(const LeaseConfig&) const = default;
 };
 
 struct RedisConfig {
@@ -103,6 +119,8 @@ struct RedisConfig {
   std::string key_prefix = "baton";
   Duration connect_timeout{std::chrono::seconds(1)};
   Duration command_timeout{std::chrono::seconds(1)};
+
+  bool operator==(const RedisConfig&) const = default;
 };
 
 enum class SessionSourceKind { header, cookie, query, json, path };
@@ -133,6 +151,8 @@ struct LoggingConfig {
   bool access_log = true;
   SessionIdLogging session_ids = SessionIdLogging::plain;  // baton-proxy only
   std::string session_hash_key;                            // required with session_ids: hash
+
+  bool operator==(const LoggingConfig&) const = default;
 };
 
 enum class LeaseMode { required, optional, none };

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 namespace baton::lease {
 
@@ -31,6 +32,8 @@ public:
   // Watches `lease` until unwatch(id). `on_end` runs on the watchdog's executor, at most once.
   std::uint64_t watch(const Lease& lease, OnEnd on_end);
   void unwatch(std::uint64_t id);
+  // Stops watching every lease and returns them, for the caller to release (shutdown).
+  std::vector<Lease> unwatch_all();
 
   // Counters since start, for metrics: renewals sent, leases found lost, leases ended at
   // max_hold.

@@ -8,7 +8,9 @@
 #include "baton/lease/lease_store.hpp"
 #include "baton/proxy/error_response.hpp"
 #include "baton/proxy/headers.hpp"
+#include "baton/proxy/rules.hpp"
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -54,6 +56,9 @@ public:
 
 private:
   Worker& worker_;
+  // The rules this request started under: a reload (SIGHUP) replaces the worker's, never
+  // these, so route_ stays valid until the exchange ends.
+  std::shared_ptr<const ProxyRules> rules_;
   const core::RouteConfig* route_ = nullptr;
   std::optional<lease::Lease> lease_;
   std::uint64_t watch_id_ = 0;

@@ -37,14 +37,18 @@ public:
   // flight finish their current request.
   void drain() override;
 
-  // Thread-safe: stop the event loop now, whatever is in flight (drain deadline).
+  // Thread-safe: end what is in flight (drain deadline): release every lease held, then
+  // stop the event loop once Redis has answered or one command timeout has passed.
   void stop() override;
 
   const core::Config& config() const { return *config_; }
   bool draining() const { return draining_; }
   UpstreamPool& upstream() { return upstream_; }
   RequestIdGenerator& request_ids() { return request_ids_; }
-  const ProxyRules& rules() const { return *rules_; }
+  // The rules for a request starting now; the request keeps them to its end.
+  const std::shared_ptr<const ProxyRules>& rules() const { return rules_; }
+  // Thread-safe: requests that start after this use `rules` (SIGHUP reload).
+  void replace_rules(std::shared_ptr<const ProxyRules> rules);
   lease::LeaseStore& leases() { return *lease_store_; }
   lease::Watchdog& watchdog() { return *watchdog_; }
 
@@ -71,6 +75,7 @@ private:
   Awaitable<void> accept_loop();
   Awaitable<void> release(lease::Lease lease);
   void begin_drain();
+  void release_all_and_stop();
   // The lease store keeps the loop busy for ever (Redis connections), so a drained
   // worker ends its loop itself once nothing is in flight.
   void finish_drain_when_idle();
@@ -87,9 +92,11 @@ private:
   lease::LeaseStorePtr lease_store_;
   std::unique_ptr<lease::Watchdog> watchdog_;
   std::unordered_set<ClientConnection*> idle_connections_;
+  SteadyTimer stop_deadline_;
   std::size_t connections_ = 0;
   std::size_t releases_in_flight_ = 0;
   bool draining_ = false;
+  bool stopping_ = false;
 };
 
 }  // namespace baton::proxy
