@@ -10,6 +10,8 @@ packages=(
   libyaml-cpp-dev doctest-dev
   # tests, demo and benchmarks
   redis-server redis-tools nginx-light haproxy wrk curl ca-certificates procps python3
+  # the admin page's browser test (driven by playwright-core from npm)
+  chromium
 )
 
 # Node.js and npm drive the demo engine. A machine may carry a newer Node.js from
