@@ -1,5 +1,7 @@
 #include "api_replies.hpp"
 
+#include "baton/lease/lease_json.hpp"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -9,6 +11,9 @@ namespace baton::lockd {
 namespace {
 
 using std::chrono::milliseconds;
+
+// What the API calls a session: callers lease "keys" of their own choosing.
+constexpr std::string_view lease_id_name = "key";
 
 // A JSON object written field by field.
 class JsonObject {
@@ -52,19 +57,6 @@ public:
     writer_.EndObject();
     return *this;
   }
-  JsonObject& begin_array(std::string_view key) {
-    name(key);
-    writer_.StartArray();
-    return *this;
-  }
-  JsonObject& begin_array_object() {
-    writer_.StartObject();
-    return *this;
-  }
-  JsonObject& end_array() {
-    writer_.EndArray();
-    return *this;
-  }
 
   std::string finish() {
     writer_.EndObject();
@@ -80,17 +72,6 @@ private:
 
 Reply json_reply(http::status status, std::string_view code, std::string body) {
   return {.status = status, .code = code, .body = std::move(body)};
-}
-
-void write_lease_info(JsonObject& json, const lease::LeaseInfo& info) {
-  json.field("key", info.session)
-      .field("instance", info.instance)
-      .optional_field("request_id", info.request_id)
-      .field("route", info.route)
-      .field("fence", info.fence)
-      .field("age_ms", info.age)
-      .field("remaining_ms", info.remaining)
-      .field("waiters", static_cast<std::uint64_t>(info.waiters));
 }
 
 std::string quoted(std::string_view key) { return "'" + std::string(key) + "'"; }
@@ -213,21 +194,11 @@ Reply release_reply(lease::ReleaseStatus status, std::string_view /*key*/) {
 
 Reply inspect_reply(const std::optional<lease::LeaseInfo>& info, std::string_view key) {
   if (!info) return error_reply(http::status::not_found, "no_lease", "no lease is held on key " + quoted(key));
-  JsonObject json;
-  write_lease_info(json, *info);
-  return json_reply(http::status::ok, "lease", json.finish());
+  return json_reply(http::status::ok, "lease", lease::lease_info_json(*info, lease_id_name));
 }
 
 Reply list_reply(const lease::LeasePage& page) {
-  JsonObject json;
-  json.begin_array("leases");
-  for (const auto& info : page.leases) {
-    json.begin_array_object();
-    write_lease_info(json, info);
-    json.end_object();
-  }
-  json.end_array().optional_field("next_cursor", page.next_cursor);
-  return json_reply(http::status::ok, "leases", json.finish());
+  return json_reply(http::status::ok, "leases", lease::lease_page_json(page, lease_id_name));
 }
 
 http::response<http::string_body> to_response(const Reply& reply, bool keep_alive) {

@@ -2,6 +2,7 @@
 
 #include "baton/proxy/exchange.hpp"
 #include "baton/proxy/headers.hpp"
+#include "baton/proxy/routes.hpp"
 #include "baton/proxy/worker.hpp"
 
 #include <limits>
@@ -10,6 +11,8 @@ namespace baton::proxy {
 namespace {
 
 constexpr auto lingering_time = std::chrono::seconds(2);
+// nginx's status for a request whose client left before any answer was sent.
+constexpr unsigned client_closed_request = 499;
 constexpr std::size_t lingering_bytes = 256 * 1024;
 
 // What a client hears when its request head cannot be read.
@@ -83,6 +86,9 @@ Awaitable<bool> ClientConnection::wait_for_request() {
 
 Awaitable<bool> ClientConnection::serve_request() {
   const auto& limits = worker_.config().client;
+  RequestRecord record;
+  record.start_time = std::chrono::system_clock::now();
+  record.started = RequestRecord::Clock::now();
   RequestParser parser;
   parser.header_limit(static_cast<std::uint32_t>(
       std::min<std::size_t>(limits.max_header_size, std::numeric_limits<std::uint32_t>::max())));
@@ -95,7 +101,12 @@ Awaitable<bool> ClientConnection::serve_request() {
   error = client_.stream.outcome(error);
   if (error) {
     if (client_went_away(error)) co_return false;
-    co_await reply_error(reply_for_read_error(error), worker_.request_ids().next());
+    const RequestId request_id = worker_.request_ids().next();
+    record.request_id = request_id;
+    const ErrorReply reply = reply_for_read_error(error);
+    const bool replied = co_await reply_error(reply, record);
+    request_done(record);
+    if (replied) co_await lingering_close();
     co_return false;
   }
 
@@ -103,27 +114,44 @@ Awaitable<bool> ClientConnection::serve_request() {
   auto client_id = request["X-Request-Id"];
   const RequestId request_id = is_valid_request_id(client_id) ? RequestId(client_id)
                                                               : worker_.request_ids().next();
+  record.request_id = request_id;
+  record.method = request.method_string();
+  record.path = request_path(request.target());
   if (request.version() != 10 && request.version() != 11) {
-    co_await reply_error({http::status::http_version_not_supported, "http_version_not_supported",
-                          "only HTTP/1.0 and HTTP/1.1 are served"},
-                         request_id);
+    const ErrorReply unsupported{http::status::http_version_not_supported, "http_version_not_supported",
+                                 "only HTTP/1.0 and HTTP/1.1 are served"};
+    const bool replied = co_await reply_error(unsupported, record);
+    request_done(record);
+    if (replied) co_await lingering_close();
     co_return false;
   }
 
-  Exchange exchange(worker_, client_, parser, request_id);
+  // The exchange outlives the log line: the record's route name belongs to its rules.
+  Exchange exchange(worker_, client_, parser, request_id, record);
   ExchangeResult result = co_await exchange.run();
-  if (result.error) co_await reply_error(*result.error, request_id);
+  bool replied = false;
+  if (result.error) replied = co_await reply_error(*result.error, record);
+  request_done(record);
+  if (replied) co_await lingering_close();
   co_return result.keep_alive;
 }
 
-Awaitable<void> ClientConnection::reply_error(const ErrorReply& reply,
-                                                   std::string_view request_id) {
-  auto response = make_error_response(reply, request_id);
+void ClientConnection::request_done(RequestRecord& record) {
+  if (record.status == 0) record.status = client_closed_request;
+  record.duration = RequestRecord::Clock::now() - record.started;
+  worker_.request_done(record);
+}
+
+Awaitable<bool> ClientConnection::reply_error(const ErrorReply& reply, RequestRecord& record) {
+  auto response = make_error_response(reply, record.request_id);
+  record.status = response.result_int();
   client_.stream.expires_after(worker_.config().client.send_timeout);
   beast::error_code error;
   co_await http::async_write(client_.stream, response,
                              net::redirect_error(use_awaitable, error));
-  if (!error) co_await lingering_close();
+  if (error) co_return false;
+  record.bytes_out += response.body().size();
+  co_return true;
 }
 
 Awaitable<void> ClientConnection::lingering_close() {

@@ -2,6 +2,7 @@
 
 #include "baton/proxy/body_relay.hpp"
 #include "baton/proxy/headers.hpp"
+#include "baton/proxy/proxy_metrics.hpp"
 #include "baton/proxy/tunnel.hpp"
 #include "baton/proxy/worker.hpp"
 
@@ -32,6 +33,15 @@ bool expects_continue(const RequestHeader& request) {
   return request.version() >= 11 && beast::iequals(request[http::field::expect], "100-continue");
 }
 
+UpstreamError upstream_error_kind(const beast::error_code& error) {
+  if (error == beast::error::timeout) return UpstreamError::timeout;
+  // The engine closed the connection before or in the middle of its response.
+  if (error == http::error::end_of_stream || error == http::error::partial_message) return UpstreamError::reset;
+  if (error.category() == http::make_error_code(http::error::bad_version).category())
+    return UpstreamError::bad_response;
+  return UpstreamError::reset;
+}
+
 }  // namespace
 
 // Where sending a request or reading its response head went wrong.
@@ -40,33 +50,46 @@ struct Exchange::Attempt {
   Fault fault = Fault::none;
   ErrorReply client_reply{};  // for client_body
   bool response_started = false;
+  beast::error_code error;  // for upstream
 
   static Attempt ok() { return {}; }
   static Attempt upstream_error(const beast::error_code& error, bool response_started) {
     return {error == beast::error::timeout ? Fault::upstream_timeout : Fault::upstream, {},
-            response_started};
+            response_started, error};
   }
 };
 
 Exchange::Exchange(Worker& worker, ClientSide& client, RequestParser& request,
-                   std::string_view request_id)
+                   std::string_view request_id, RequestRecord& record)
     : worker_(worker),
       client_(client),
       request_(request),
       request_id_(request_id),
+      record_(record),
       method_(request.get().method()),
       client_keep_alive_(request.get().keep_alive()),
       http10_client_(request.get().version() < 11),
       wants_tunnel_(is_websocket_upgrade(request.get())),
       request_has_body_(!request.is_done()),
-      lease_(worker) {}
+      lease_(worker, record) {}
 
 Awaitable<ExchangeResult> Exchange::run() {
+  ExchangeResult result = co_await forward();
+  // Still held: the exchange failed after taking it.
+  lease_.release(LeaseEnding::error);
+  if (event_scanner_) {
+    record_.sse_events = event_scanner_->events();
+    worker_.metrics().sse_stream_ended();
+  }
+  co_return result;
+}
+
+Awaitable<ExchangeResult> Exchange::forward() {
   const auto& config = worker_.config();
+  lease_.match_route(request_.get());
   if (auto length = request_.content_length(); length && *length > config.client.max_body_size) {
     co_return ExchangeResult::fail(body_too_large);
   }
-  lease_.match_route(request_.get());
   // A client that expects 100 Continue sends its body once the lease is held, unless the
   // session id is in that body.
   if (lease_.wants_body()) {
@@ -79,13 +102,18 @@ Awaitable<ExchangeResult> Exchange::run() {
   if (!co_await send_continue_if_expected()) co_return ExchangeResult::close();
 
   auto& pool = worker_.upstream();
+  auto& metrics = worker_.metrics();
+  const auto forwarded_at = RequestRecord::Clock::now();
   // A pooled connection may have been closed by the engine an instant ago. A request
   // without a body is still whole in memory and can go again on a fresh connection.
   for (bool may_retry = true;; may_retry = false) {
     UpstreamConnectionPtr upstream = may_retry ? pool.take_idle() : nullptr;
     if (!upstream) {
       auto connected = co_await pool.connect();
-      if (connected.error) co_return ExchangeResult::fail(upstream_unreachable);
+      if (connected.error) {
+        metrics.upstream_error(UpstreamError::connect);
+        co_return ExchangeResult::fail(upstream_unreachable);
+      }
       upstream = std::move(connected.connection);
     }
     Attempt attempt = co_await send_request(*upstream);
@@ -93,17 +121,20 @@ Awaitable<ExchangeResult> Exchange::run() {
 
     switch (attempt.fault) {
       case Attempt::Fault::none:
+        record_.upstream = RequestRecord::Clock::now() - forwarded_at;
         co_return co_await relay_response(std::move(upstream));
       case Attempt::Fault::client_gone:
         co_return ExchangeResult::close();
       case Attempt::Fault::client_body:
         co_return ExchangeResult::fail(attempt.client_reply);
       case Attempt::Fault::upstream_timeout:
+        metrics.upstream_error(UpstreamError::timeout);
         co_return ExchangeResult::fail(upstream_timeout);
       case Attempt::Fault::upstream:
         if (may_retry && upstream->reused && !request_has_body_ && !attempt.response_started) {
           continue;
         }
+        metrics.upstream_error(upstream_error_kind(attempt.error));
         co_return ExchangeResult::fail(upstream_failed);
     }
   }
@@ -125,6 +156,7 @@ Awaitable<std::optional<ErrorReply>> Exchange::read_body_for_id() {
     if (read.error == beast::error::timeout) co_return body_timeout;
     if (read.error == http::error::body_limit) co_return body_too_large;
     if (read.error) co_return bad_body;
+    record_.bytes_in += read.data.size();
     if (body_for_id_.size() + read.data.size() > limit) co_return session_body_too_large;
     body_for_id_.append(read.data);
   }
@@ -153,6 +185,7 @@ Awaitable<Exchange::Attempt> Exchange::send_request(UpstreamConnection& upstream
         co_return Attempt{Attempt::Fault::client_gone};
       }
       if (read.error) co_return Attempt{Attempt::Fault::client_body, bad_body};
+      record_.bytes_in += read.data.size();
       piece = read.data;
     }
     const bool last = request_.is_done();
@@ -186,6 +219,7 @@ Awaitable<Exchange::Attempt> Exchange::read_response_head(UpstreamConnection& up
 Awaitable<ExchangeResult> Exchange::relay_response(UpstreamConnectionPtr upstream) {
   const auto& config = worker_.config();
   const auto& response = response_->get();
+  record_.status = response.result_int();
   if (wants_tunnel_ && response.result() == http::status::switching_protocols) {
     co_return co_await tunnel(std::move(upstream));
   }
@@ -201,9 +235,9 @@ Awaitable<ExchangeResult> Exchange::relay_response(UpstreamConnectionPtr upstrea
   info.no_buffering = lease_.no_buffering();
   client_.head.clear();
   write_client_response_head(response, info, client_.head);
-  if (lease_.watches_done() && has_body &&
-      beast::iequals(response[http::field::content_type].substr(0, 17), "text/event-stream")) {
-    done_scanner_.emplace(lease_.route()->sse_done);
+  if (has_body && beast::iequals(response[http::field::content_type].substr(0, 17), "text/event-stream")) {
+    event_scanner_.emplace(lease_.watches_done() ? lease_.route()->sse_done : core::SseDone{});
+    worker_.metrics().sse_stream_began();
   }
 
   std::string_view head = client_.head;
@@ -218,7 +252,10 @@ Awaitable<ExchangeResult> Exchange::relay_response(UpstreamConnectionPtr upstrea
                                            client_.relay_buffer, config.upstream.read_timeout);
       // Cut: the client must never take a broken body for a whole one. The lease ends
       // with the exchange: the engine stopped.
-      if (read.error) co_return ExchangeResult::close();
+      if (read.error) {
+        worker_.metrics().upstream_error(upstream_error_kind(read.error));
+        co_return ExchangeResult::close();
+      }
       piece = read.data;
       done = response_->is_done();
       if (piece.empty() && !done && head.empty()) continue;  // a chunk header alone
@@ -232,7 +269,7 @@ Awaitable<ExchangeResult> Exchange::relay_response(UpstreamConnectionPtr upstrea
   }
 
   // The engine's response is complete: the session is free before the next request.
-  lease_.release();
+  lease_.release(LeaseEnding::end);
   if (response.keep_alive() && response_->is_done()) worker_.upstream().give_back(std::move(upstream));
   co_return ExchangeResult{keep_alive, std::nullopt};
 }
@@ -242,17 +279,24 @@ Awaitable<beast::error_code> Exchange::write_watched_piece(std::string_view head
                                                            bool last) {
   const auto send_timeout = worker_.config().client.send_timeout;
   std::optional<std::size_t> done_at;
-  if (done_scanner_ && lease_.held()) done_at = done_scanner_->feed(piece);
-  if (!done_at) co_return co_await write_piece(client_.stream, head, piece, chunked, last, send_timeout);
+  if (event_scanner_) done_at = event_scanner_->feed(piece);
+  if (!done_at || !lease_.held()) {
+    auto error = co_await write_piece(client_.stream, head, piece, chunked, last, send_timeout);
+    if (!error) record_.bytes_out += piece.size();
+    co_return error;
+  }
 
   // The engine said "done": what came up to here goes out, the session is free at
   // once, and the rest of the stream follows, however long it stays open.
   auto error = co_await write_piece(client_.stream, head, piece.substr(0, *done_at), chunked,
                                     false, send_timeout);
-  lease_.release();
+  lease_.release(LeaseEnding::done);
   if (error) co_return error;
-  co_return co_await write_piece(client_.stream, {}, piece.substr(*done_at), chunked, last,
-                                 send_timeout);
+  record_.bytes_out += *done_at;
+  error = co_await write_piece(client_.stream, {}, piece.substr(*done_at), chunked, last,
+                               send_timeout);
+  if (!error) record_.bytes_out += piece.size() - *done_at;
+  co_return error;
 }
 
 Awaitable<void> Exchange::finish_without_client(UpstreamConnection& upstream) {
@@ -260,10 +304,13 @@ Awaitable<void> Exchange::finish_without_client(UpstreamConnection& upstream) {
   while (lease_.held() && !response_->is_done()) {
     auto read = co_await read_body_piece(upstream.stream, upstream.buffer, *response_,
                                          client_.relay_buffer, read_timeout);
-    if (read.error) break;
-    if (done_scanner_ && done_scanner_->feed(read.data)) break;  // done: the session is free
+    if (read.error) {
+      worker_.metrics().upstream_error(upstream_error_kind(read.error));
+      break;
+    }
+    if (event_scanner_ && event_scanner_->feed(read.data)) break;  // done: the session is free
   }
-  lease_.release();
+  lease_.release(LeaseEnding::client_gone);
 }
 
 Awaitable<ExchangeResult> Exchange::tunnel(UpstreamConnectionPtr upstream) {
@@ -274,12 +321,14 @@ Awaitable<ExchangeResult> Exchange::tunnel(UpstreamConnectionPtr upstream) {
   auto error = co_await write_piece(client_.stream, client_.head, {}, false, false,
                                     config.client.send_timeout);
   // The engine has accepted the protocol switch; a tunnel is not one request of a session.
-  lease_.release();
+  lease_.release(LeaseEnding::end);
   if (error) co_return ExchangeResult::close();
   client_.stream.expires_never();
   upstream->stream.expires_never();
-  co_await splice(client_.stream.socket(), client_.buffer, upstream->stream.socket(),
-                  upstream->buffer, config.upstream.read_timeout);
+  const SplicedBytes carried = co_await splice(client_.stream.socket(), client_.buffer, upstream->stream.socket(),
+                                               upstream->buffer, config.upstream.read_timeout);
+  record_.bytes_in += carried.from_a;
+  record_.bytes_out += carried.from_b;
   co_return ExchangeResult::close();
 }
 

@@ -53,6 +53,7 @@ ErrorReply backend_down() {
 void SessionLease::match_route(const RequestHeader& request) {
   rules_ = worker_.rules();
   route_ = rules_->routes.match(request.method(), request.method_string(), request.target());
+  if (route_ != nullptr) record_.route = route_->name;
 }
 
 bool SessionLease::wants_body() const {
@@ -65,14 +66,19 @@ std::size_t SessionLease::max_body_for_id() const { return rules_->sessions.max_
 Awaitable<std::optional<ErrorReply>> SessionLease::take(const RequestHeader& request,
                                                         std::string_view request_id,
                                                         std::string_view body) {
-  if (route_ == nullptr || route_->lease == core::LeaseMode::none) co_return std::nullopt;
+  if (route_ == nullptr || route_->lease == core::LeaseMode::none) {
+    record_.lease = LeaseDecision::bypassed;
+    co_return std::nullopt;
+  }
 
   auto session = rules_->sessions.extract(request, body);
   if (session.status == SessionIdStatus::invalid) co_return invalid_session(session.reason);
   if (session.status == SessionIdStatus::missing) {
-    if (route_->lease == core::LeaseMode::optional) co_return std::nullopt;
-    co_return missing_session();
+    if (route_->lease != core::LeaseMode::optional) co_return missing_session();
+    record_.lease = LeaseDecision::bypassed;
+    co_return std::nullopt;
   }
+  record_.session = session.id;
 
   const auto& config = worker_.config();
   lease::LeaseRequest wanted;
@@ -83,28 +89,57 @@ Awaitable<std::optional<ErrorReply>> SessionLease::take(const RequestHeader& req
   wanted.ttl = config.lease.ttl;
   wanted.wait = config.lease.wait_timeout;
   wanted.max_waiters = config.lease.max_waiters;
+  auto& metrics = worker_.metrics();
+  metrics.lease_wait_began();
+  const auto asked_at = RequestRecord::Clock::now();
   auto result = co_await worker_.leases().acquire(std::move(wanted));
+  record_.wait = RequestRecord::Clock::now() - asked_at;
+  metrics.lease_wait_ended();
 
+  std::optional<ErrorReply> refusal;
   switch (result.status) {
-    case lease::AcquireStatus::acquired:
+    case lease::AcquireStatus::acquired: {
       lease_ = std::move(result.lease);
-      watch_id_ = worker_.watchdog().watch(*lease_, [session = lease_->session](lease::LeaseEnd how) {
-        spdlog::warn("session {}: lease {} while its request runs", session,
-                     how == lease::LeaseEnd::lost ? "lost" : "ended at max_hold");
-      });
-      co_return std::nullopt;
+      const auto& previous = lease_->previous_instance;
+      record_.lease = result.after_waiting ? LeaseDecision::waited : LeaseDecision::acquired;
+      record_.fence = lease_->fence;
+      record_.migrated = !previous.empty() && previous != config.instance_id;
+      watch_id_ = worker_.watchdog().watch(*lease_, [this](lease::LeaseEnd how) { ended_by_watchdog(how); });
+      break;
+    }
     case lease::AcquireStatus::busy:
-      co_return busy(result);
+      record_.lease = LeaseDecision::busy;
+      refusal = busy(result);
+      break;
     case lease::AcquireStatus::too_many_waiters:
-      co_return too_many_waiters(result);
+      record_.lease = LeaseDecision::too_many_waiters;
+      refusal = too_many_waiters(result);
+      break;
     case lease::AcquireStatus::backend_down:
       if (config.lease.on_backend_down == core::BackendDownPolicy::fail_open) {
         spdlog::warn("lease store unreachable: forwarding without a lease (fail_open)");
-        co_return std::nullopt;
+        record_.lease = LeaseDecision::fail_open;
+      } else {
+        record_.lease = LeaseDecision::backend_down;
+        refusal = backend_down();
       }
-      co_return backend_down();
+      break;
   }
-  co_return std::nullopt;
+  metrics.lease_decided(record_);
+  co_return refusal;
+}
+
+void SessionLease::ended_by_watchdog(lease::LeaseEnd how) {
+  const bool lost = how == lease::LeaseEnd::lost;
+  spdlog::warn("session {}: lease {} while its request runs", lease_->session, lost ? "lost" : "ended at max_hold");
+  record_.lease_end = lost ? LeaseEnding::lost : LeaseEnding::max_hold;
+  auto& metrics = worker_.metrics();
+  if (lost)
+    metrics.lease_lost();
+  else
+    metrics.lease_max_hold();
+  metrics.lease_ended();
+  ended_ = true;
 }
 
 bool SessionLease::watches_done() const {
@@ -114,9 +149,7 @@ bool SessionLease::watches_done() const {
 LeaseHeaders SessionLease::engine_headers() const {
   if (!held()) return {};
   const auto& headers = route_->headers;
-  const auto& previous = lease_->previous_instance;
-  return {headers.cache_bypass, headers.fence ? lease_->fence : 0,
-          headers.migrated && !previous.empty() && previous != worker_.config().instance_id,
+  return {headers.cache_bypass, headers.fence ? lease_->fence : 0, headers.migrated && record_.migrated,
           headers.identity_encoding && route_->sse_done.kind != core::SseDone::Kind::none};
 }
 
@@ -124,10 +157,14 @@ bool SessionLease::no_store() const { return held() && route_->headers.no_store;
 
 bool SessionLease::no_buffering() const { return held() && route_->headers.no_buffering; }
 
-void SessionLease::release() {
+void SessionLease::release(LeaseEnding how) {
   if (!lease_) return;
-  worker_.watchdog().unwatch(watch_id_);
-  worker_.release_in_background(std::move(*lease_));
+  if (!ended_) {
+    worker_.watchdog().unwatch(watch_id_);
+    worker_.release_in_background(std::move(*lease_));
+    record_.lease_end = how;
+    worker_.metrics().lease_ended();
+  }
   lease_.reset();
 }
 

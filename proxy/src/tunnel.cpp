@@ -14,6 +14,7 @@ struct Splice {
   Clock::time_point last_traffic = Clock::now();
   int directions_running = 2;
   SteadyTimer idle_timer;
+  SplicedBytes bytes;
 
   void close_both() {
     beast::error_code ignored;
@@ -23,10 +24,12 @@ struct Splice {
 };
 
 Awaitable<void> pump(Splice& splice, TcpSocket& from, beast::flat_buffer& pending,
-                          TcpSocket& to) {
+                          TcpSocket& to, std::uint64_t& carried) {
   beast::error_code error;
   if (pending.size() > 0) {
-    co_await net::async_write(to, pending.data(), net::redirect_error(use_awaitable, error));
+    const std::size_t written =
+        co_await net::async_write(to, pending.data(), net::redirect_error(use_awaitable, error));
+    carried += written;
     pending.consume(pending.size());
   }
   std::array<char, 8192> chunk;
@@ -35,8 +38,9 @@ Awaitable<void> pump(Splice& splice, TcpSocket& from, beast::flat_buffer& pendin
                                                   net::redirect_error(use_awaitable, error));
     if (error) break;
     splice.last_traffic = Clock::now();
-    co_await net::async_write(to, net::buffer(chunk.data(), n),
-                              net::redirect_error(use_awaitable, error));
+    const std::size_t written = co_await net::async_write(to, net::buffer(chunk.data(), n),
+                                                          net::redirect_error(use_awaitable, error));
+    carried += written;
   }
   if (error == net::error::eof) {
     to.shutdown(net::socket_base::shutdown_send, error);
@@ -62,15 +66,15 @@ Awaitable<void> watch_idle(Splice& splice) {
 
 }  // namespace
 
-Awaitable<void> splice(TcpSocket& a, beast::flat_buffer& from_a, TcpSocket& b,
-                            beast::flat_buffer& from_b, core::Duration idle_timeout) {
+Awaitable<SplicedBytes> splice(TcpSocket& a, beast::flat_buffer& from_a, TcpSocket& b,
+                               beast::flat_buffer& from_b, core::Duration idle_timeout) {
   auto executor = co_await net::this_coro::executor;
-  Splice splice{a, b, idle_timeout, Clock::now(), 2, SteadyTimer(executor)};
+  Splice splice{a, b, idle_timeout, Clock::now(), 2, SteadyTimer(executor), {}};
   auto direction_done = [&splice](std::exception_ptr) {
     if (--splice.directions_running == 0) splice.idle_timer.cancel();
   };
-  net::co_spawn(executor, pump(splice, a, from_a, b), direction_done);
-  net::co_spawn(executor, pump(splice, b, from_b, a), direction_done);
+  net::co_spawn(executor, pump(splice, a, from_a, b, splice.bytes.from_a), direction_done);
+  net::co_spawn(executor, pump(splice, b, from_b, a, splice.bytes.from_b), direction_done);
   // Returns when the timer is cancelled by the last direction, or the tunnel went idle;
   // in the latter case the closed sockets end both directions before the frame goes.
   co_await watch_idle(splice);
@@ -79,6 +83,7 @@ Awaitable<void> splice(TcpSocket& a, beast::flat_buffer& from_a, TcpSocket& b,
     beast::error_code ignored;
     co_await splice.idle_timer.async_wait(net::redirect_error(use_awaitable, ignored));
   }
+  co_return splice.bytes;
 }
 
 }  // namespace baton::proxy

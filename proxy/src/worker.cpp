@@ -7,7 +7,7 @@ namespace baton::proxy {
 
 Worker::Worker(std::shared_ptr<const core::Config> config, std::shared_ptr<const ProxyRules> rules,
                unsigned index, const tcp::endpoint& listen, std::vector<tcp::endpoint> upstream,
-               lease::LeaseStoreFactory& stores)
+               lease::LeaseStoreFactory& stores, ProxyMetrics& metrics, const AccessLog* access_log)
     : config_(std::move(config)),
       rules_(std::move(rules)),
       index_(index),
@@ -16,13 +16,33 @@ Worker::Worker(std::shared_ptr<const core::Config> config, std::shared_ptr<const
       lease_store_(stores.create(io_.get_executor())),
       watchdog_(std::make_unique<lease::Watchdog>(io_.get_executor(), *lease_store_,
                                                   config_->lease.max_hold)),
+      metrics_(metrics),
+      access_log_(access_log),
       stop_deadline_(io_) {}
 
 Worker::~Worker() { io_.shutdown(); }
 
 void Worker::run() {
   net::co_spawn(io_, accept_loop(), core::log_unexpected_exception);
+  net::co_spawn(io_, publish_renewals(), core::log_unexpected_exception);
   io_.run();
+}
+
+void Worker::request_done(const RequestRecord& record) {
+  metrics_.request_done(record);
+  if (access_log_ != nullptr) access_log_->write(record);
+}
+
+Awaitable<void> Worker::publish_renewals() {
+  SteadyTimer timer(io_);
+  while (!draining_ && !stopping_) {
+    const auto renewals = watchdog_->counts().renewals;
+    metrics_.lease_renewals(renewals - renewals_published_);
+    renewals_published_ = renewals;
+    timer.expires_after(std::chrono::seconds(1));
+    beast::error_code ignored;
+    co_await timer.async_wait(net::redirect_error(use_awaitable, ignored));
+  }
 }
 
 void Worker::drain() {
@@ -80,6 +100,7 @@ void Worker::release_in_background(lease::Lease lease) {
 Awaitable<void> Worker::release(lease::Lease lease) {
   const auto status = co_await lease_store_->release(lease);
   if (status == lease::ReleaseStatus::not_held) {
+    metrics_.forced_release();
     spdlog::info("session {}: lease had already ended (expired or forced) at release", lease.session);
   } else if (status == lease::ReleaseStatus::backend_down) {
     spdlog::warn("session {}: lease store unreachable at release; the lease ends at its TTL",

@@ -371,6 +371,7 @@ public:
     const auto deadline = started + request.wait;
     PlaceInLine place(table_, request.session, executor_);
     AcquireAttempt attempt = place.attempt(request, deadline);
+    bool waited_in_line = false;
     // As the Redis store: nothing is tried at or past the deadline. A caller still busy
     // then gets the position it last had; its place is given up as `place` goes out of
     // scope, before the caller sees the result.
@@ -378,7 +379,9 @@ public:
       co_await place.sleep_until(std::min(attempt.retry_at, deadline));
       if (Clock::now() >= deadline) break;
       attempt = place.attempt(request, deadline);
+      waited_in_line = true;
     }
+    attempt.result.after_waiting = waited_in_line && attempt.result.status == AcquireStatus::acquired;
     attempt.result.waited = duration_cast<core::Duration>(Clock::now() - started);
     co_return attempt.result;
   }

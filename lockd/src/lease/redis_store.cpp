@@ -96,10 +96,11 @@ struct Attempt {
 
 class RedisLeaseStore final : public LeaseStore {
 public:
-  RedisLeaseStore(Executor executor, const core::RedisConfig& config, std::string instance_id)
+  RedisLeaseStore(Executor executor, const core::RedisConfig& config, std::string instance_id,
+                  redis::ClientObserver* observer)
       : executor_(executor),
         prefix_(config.key_prefix),
-        client_(executor, client_options(config, instance_id, "baton")),
+        client_(executor, client_options(config, instance_id, "baton", observer)),
         subscriber_(executor, client_options(config, instance_id, "baton-sub")) {
     client_.start();
     subscriber_.start();
@@ -135,7 +136,11 @@ public:
       // Rounded up, so that Redis never ends the wait before the caller does.
       const auto remaining = std::chrono::ceil<core::Duration>(deadline - Clock::now());
       attempt = co_await try_acquire(request, keys, token, remaining);
-      if (attempt.outcome != Attempt::Outcome::waiting) co_return finish(result_of(std::move(attempt)));
+      if (attempt.outcome != Attempt::Outcome::waiting) {
+        AcquireResult result = result_of(std::move(attempt));
+        result.after_waiting = result.status == AcquireStatus::acquired;
+        co_return finish(std::move(result));
+      }
       // Pub/sub is at most once: without a message, look again when the holder's TTL
       // (or the first waiter's wait) runs out.
       const auto wake_at = std::min(deadline, Clock::now() + attempt.retry_after + milliseconds(1));
@@ -197,8 +202,10 @@ public:
 private:
   static redis::ClientOptions client_options(const core::RedisConfig& config,
                                              const std::string& instance_id,
-                                             std::string_view role) {
+                                             std::string_view role,
+                                             redis::ClientObserver* observer = nullptr) {
     redis::ClientOptions options;
+    options.observer = observer;
     options.url = config.url;
     options.connect_timeout = config.connect_timeout;
     options.command_timeout = config.command_timeout;
@@ -291,8 +298,8 @@ private:
 }  // namespace
 
 LeaseStorePtr make_redis_lease_store(Executor executor, const core::RedisConfig& config,
-                                     std::string instance_id) {
-  return std::make_unique<RedisLeaseStore>(executor, config, std::move(instance_id));
+                                     std::string instance_id, redis::ClientObserver* observer) {
+  return std::make_unique<RedisLeaseStore>(executor, config, std::move(instance_id), observer);
 }
 
 }  // namespace baton::lease

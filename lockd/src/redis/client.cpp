@@ -13,6 +13,8 @@
 namespace baton::redis {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 // A caller waiting for its replies. It lives in the caller's coroutine frame; the
 // reply queue points to it until every reply came, the caller gave up, or the
 // connection dropped. The timer is both the timeout and the wake-up: the reader
@@ -81,6 +83,10 @@ struct Client::Impl {
   // Writes `commands` and waits for their replies into `results` (same size). Both
   // live in the calling coroutine's frame, which awaits this at once.
   Awaitable<void> transact(std::span<const std::vector<std::string>> commands, std::span<Result> results);
+  // Tells the observer, if any, how a transaction went; `written_at` is unset when it
+  // got no (complete) answer.
+  void report(std::span<const Result> results, Clock::time_point written_at);
+  void report_connection(bool up);
   // SCRIPT LOAD and the EVALSHA again, in one round trip.
   Awaitable<Result> load_and_run(const Script& script, std::vector<std::string> evalsha);
 
@@ -92,6 +98,7 @@ struct Client::Impl {
   std::vector<std::function<void()>> connected_callbacks;
   bool started = false;
   bool stopped = false;
+  bool reported_up = false;  // what the observer was told last
 };
 
 Awaitable<void> Client::Impl::run(std::shared_ptr<Impl> self) {
@@ -99,6 +106,7 @@ Awaitable<void> Client::Impl::run(std::shared_ptr<Impl> self) {
     const auto link = co_await self->connector.connect();
     if (!link) co_return;
     self->link = link;
+    self->report_connection(true);
     for (const auto& callback : self->connected_callbacks) {
       try {
         callback();
@@ -108,6 +116,7 @@ Awaitable<void> Client::Impl::run(std::shared_ptr<Impl> self) {
     }
     co_await link->read([impl = self.get()](Reply& reply) { return impl->on_reply(reply); });
     self->link.reset();
+    self->report_connection(false);
     self->queue.clear([](Waiter& waiter) { waiter.drop(); });
     if (self->stopped) co_return;
     self->connector.lost(*link);
@@ -133,8 +142,11 @@ Awaitable<void> Client::Impl::transact(std::span<const std::vector<std::string>>
   if (!link && started && !connector.attempted()) co_await connector.first_attempt();
   if (!link || !link->is_open()) {
     for (auto& result : results) result.error = connector.unavailable();
+    report(results, {});
     co_return;
   }
+  // One clock read per command, and only when someone watches.
+  const auto written_at = options.observer ? Clock::now() : Clock::time_point{};
   Waiter waiter(executor, results);
   const bool was_idle = queue.empty();
   for (const auto& args : commands) link->enqueue(args);
@@ -145,10 +157,28 @@ Awaitable<void> Client::Impl::transact(std::span<const std::vector<std::string>>
   waiter.timer.expires_after(options.command_timeout);
   beast::error_code ignored;
   co_await waiter.timer.async_wait(net::redirect_error(use_awaitable, ignored));
-  if (waiter.complete()) co_return;
+  if (waiter.complete()) {
+    report(results, written_at);
+    co_return;
+  }
   if (!waiter.dropped) queue.abandon(first, commands.size());
   const std::error_code error = waiter.dropped ? Error::unreachable : Error::timeout;
   for (std::size_t i = waiter.received; i < results.size(); ++i) results[i].error = error;
+  report(results, {});
+}
+
+void Client::Impl::report_connection(bool up) {
+  if (up == reported_up) return;
+  reported_up = up;
+  if (options.observer) options.observer->connection(up);
+}
+
+void Client::Impl::report(std::span<const Result> results, Clock::time_point written_at) {
+  ClientObserver* observer = options.observer;
+  if (!observer) return;
+  if (written_at != Clock::time_point{}) observer->round_trip(Clock::now() - written_at);
+  for (const auto& result : results)
+    if (result.error && !result.reply.is_error("NOSCRIPT")) observer->command_failed();
 }
 
 Awaitable<Result> Client::Impl::load_and_run(const Script& script,
@@ -168,10 +198,15 @@ Client::~Client() { stop(); }
 void Client::start() {
   if (impl_->started) return;
   impl_->started = true;
+  if (impl_->options.observer) impl_->options.observer->client_running(true);
   spawn_loop(impl_->executor, Impl::run(impl_), "redis client loop");
 }
 
 void Client::stop() {
+  if (impl_->started && !impl_->stopped) {
+    impl_->report_connection(false);
+    if (impl_->options.observer) impl_->options.observer->client_running(false);
+  }
   impl_->stopped = true;
   impl_->connector.stop();
   if (impl_->link) impl_->link->close();

@@ -393,6 +393,54 @@ TEST_SUITE("redis client") {
   }
 }
 
+TEST_SUITE("redis client observer") {
+  TEST_CASE("an observer sees round trips, failed commands but NOSCRIPT, and the connection come and go") {
+    struct Counts final : ClientObserver {
+      int round_trips = 0;
+      int failures = 0;
+      int running = 0;
+      int connected = 0;
+      void round_trip(std::chrono::nanoseconds elapsed) noexcept override {
+        if (elapsed.count() > 0) ++round_trips;
+      }
+      void command_failed() noexcept override { ++failures; }
+      void client_running(bool now) noexcept override { running += now ? 1 : -1; }
+      void connection(bool up) noexcept override { connected += up ? 1 : -1; }
+    };
+    RedisServer server;
+    net::io_context io;
+    Counts counts;
+    auto options = options_for(server.url());
+    options.observer = &counts;
+    Client client(io.get_executor(), options);
+    start_and_connect(io, client);
+    CHECK(counts.running == 1);
+    CHECK(counts.connected == 1);
+
+    CHECK(text(run(io, client.command({"ECHO", "x"}))) == "x");
+    run(io, client.pipeline({{"ECHO", "a"}, {"ECHO", "b"}}));
+    CHECK(counts.round_trips == 2);  // a pipelined batch is one round trip
+    CHECK(counts.failures == 0);
+
+    CHECK(run(io, client.command({"NO-SUCH-COMMAND"})).error == Error::server);
+    CHECK(counts.failures == 1);
+    const Script script("return 7");  // never loaded: NOSCRIPT first, then loaded and run
+    CHECK(integer(run(io, client.eval(script, {}, {}))) == 7);
+    CHECK(counts.failures == 1);
+
+    server.stop();
+    REQUIRE(run_until(io, 5s, [&] { return counts.connected == 0; }));
+    CHECK(run(io, client.command({"ECHO", "x"}), 2s).error == Error::unreachable);
+    CHECK(counts.failures == 2);
+    server.start();
+    REQUIRE(run_until(io, 10s, [&] { return counts.connected == 1; }));
+
+    client.stop();
+    CHECK(counts.connected == 0);
+    CHECK(counts.running == 0);
+  }
+}
+
 TEST_SUITE("redis subscriber") {
   TEST_CASE("a PUBLISH wakes a waiting watch") {
     RedisServer server;

@@ -62,6 +62,7 @@ struct AcquireResult {
   Holder holder;                 // when busy or too_many_waiters (as last seen)
   std::size_t position = 0;      // in line when the wait ran out (0 = first)
   core::Duration waited{0};
+  bool after_waiting = false;    // acquired, but not at the first attempt: it waited in line
   std::error_code error;         // when backend_down
 };
 

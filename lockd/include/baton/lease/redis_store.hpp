@@ -5,10 +5,15 @@
 #include "baton/core/config.hpp"
 #include "baton/lease/lease_store.hpp"
 
+namespace baton::redis {
+class ClientObserver;
+}
+
 namespace baton::lease {
 
 // A store for one worker thread, with its own command and pub/sub connections.
+// `observer`, when given, watches the command connection (see redis::ClientOptions).
 LeaseStorePtr make_redis_lease_store(Executor executor, const core::RedisConfig& config,
-                                     std::string instance_id);
+                                     std::string instance_id, redis::ClientObserver* observer = nullptr);
 
 }  // namespace baton::lease

@@ -7,13 +7,20 @@
 
 #include <memory>
 
+namespace baton::redis {
+class ClientObserver;
+}
+
 namespace baton::lease {
 
 class MemoryLeaseTable;
 
 class LeaseStoreFactory {
 public:
-  LeaseStoreFactory(core::LeaseConfig lease, core::RedisConfig redis, std::string instance_id);
+  // `redis_observer`, when given, watches the command connection of every Redis store
+  // made here (metrics); it must outlive them.
+  LeaseStoreFactory(core::LeaseConfig lease, core::RedisConfig redis, std::string instance_id,
+                    redis::ClientObserver* redis_observer = nullptr);
   ~LeaseStoreFactory();
 
   // A store for the worker thread that runs `executor`. Redis connections start
@@ -24,6 +31,7 @@ private:
   core::LeaseConfig lease_;
   core::RedisConfig redis_;
   std::string instance_id_;
+  redis::ClientObserver* redis_observer_;
   std::shared_ptr<MemoryLeaseTable> memory_;  // the memory backend's state, shared by threads
 };
 

@@ -9,6 +9,7 @@
 #include "baton/redis/error.hpp"
 #include "baton/redis/resp.hpp"
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -20,6 +21,25 @@ namespace baton::redis {
 struct Result {
   std::error_code error;  // redis::Error, or empty; an error *reply* is Error::server/script
   Reply reply;
+};
+
+// Hooks on a client's traffic, for metrics. They run on the client's executor, once per
+// command or connection change: keep them cheap, and thread-safe when one observer
+// serves the clients of several threads.
+class ClientObserver {
+public:
+  virtual ~ClientObserver() = default;
+  // A command, or a pipelined batch, got all its replies this long after it was written.
+  virtual void round_trip(std::chrono::nanoseconds elapsed) noexcept = 0;
+  // A command failed: no reply (not connected, timed out, connection lost) or an error
+  // reply. NOSCRIPT, which eval() answers by loading the script, is not a failure.
+  virtual void command_failed() noexcept = 0;
+  // The client started or stopped. With connection(), how many of the observed clients
+  // are connected.
+  virtual void client_running(bool running) noexcept = 0;
+  // The connection is set up (after every (re)connection), or went down (also when the
+  // client stops).
+  virtual void connection(bool up) noexcept = 0;
 };
 
 // A Lua script, called by EVALSHA and loaded again on NOSCRIPT.
@@ -40,6 +60,7 @@ struct ClientOptions {
   core::Duration backoff_min{std::chrono::milliseconds(50)};
   core::Duration backoff_max{std::chrono::seconds(2)};
   std::string name;  // CLIENT SETNAME, to tell connections apart in CLIENT LIST
+  ClientObserver* observer = nullptr;  // optional (Client only); must outlive the client
 
   // rediss:// only. The server certificate is checked against the system's CA store,
   // or against tls_ca_file (PEM) when set, and must name url.host.

@@ -5,6 +5,7 @@
 #include "baton/core/asio.hpp"
 #include "baton/core/timed_socket.hpp"
 #include "baton/proxy/error_response.hpp"
+#include "baton/proxy/request_record.hpp"
 
 #include <array>
 #include <string>
@@ -42,7 +43,10 @@ private:
   Awaitable<bool> wait_for_request();
   // Reads, checks and forwards one request. False when the connection must close.
   Awaitable<bool> serve_request();
-  Awaitable<void> reply_error(const ErrorReply& reply, std::string_view request_id);
+  // Sends baton's own answer, and notes it in the record. False when it could not be sent.
+  Awaitable<bool> reply_error(const ErrorReply& reply, RequestRecord& record);
+  // The request has ended: to the metrics and the access log.
+  void request_done(RequestRecord& record);
   // Closes after an error without losing the reply to a reset: stop sending, then
   // read and discard what the client still sends, briefly.
   Awaitable<void> lingering_close();

@@ -7,6 +7,7 @@
 #include "baton/proxy/client_connection.hpp"
 #include "baton/proxy/error_response.hpp"
 #include "baton/proxy/request_id.hpp"
+#include "baton/proxy/request_record.hpp"
 #include "baton/proxy/session_lease.hpp"
 #include "baton/proxy/sse_scanner.hpp"
 #include "baton/proxy/upstream_pool.hpp"
@@ -32,13 +33,19 @@ struct ExchangeResult {
 
 class Exchange {
 public:
-  Exchange(Worker& worker, ClientSide& client, RequestParser& request, std::string_view request_id);
+  // What the exchange does goes into `record`, which must outlive it; the record's views
+  // into the route stay valid while the exchange lives.
+  Exchange(Worker& worker, ClientSide& client, RequestParser& request, std::string_view request_id,
+           RequestRecord& record);
 
+  // When it returns, the lease has ended and the record is complete but for the
+  // connection's part (an error reply, the duration).
   Awaitable<ExchangeResult> run();
 
 private:
   struct Attempt;  // the outcome of sending the request and reading the response head
 
+  Awaitable<ExchangeResult> forward();
   Awaitable<Attempt> send_request(UpstreamConnection& upstream);
   // Reads the request body into body_for_id_ when the session id may be in it; an error
   // reply when it is larger than session.max_json_body (413) or does not arrive.
@@ -60,6 +67,7 @@ private:
   ClientSide& client_;
   RequestParser& request_;
   std::string_view request_id_;  // owned by the connection's request
+  RequestRecord& record_;
   http::verb method_;
   bool client_keep_alive_;
   bool http10_client_;
@@ -69,7 +77,9 @@ private:
   SessionLease lease_;
   std::string body_for_id_;  // the body read before forwarding, sent first
   bool continue_sent_ = false;
-  std::optional<SseScanner> done_scanner_;  // set when the response is a watched event stream
+  // Set when the response is an event stream: counts its events and, on a route that
+  // watches for "done" while the lease is held, finds that event.
+  std::optional<SseScanner> event_scanner_;
 };
 
 }  // namespace baton::proxy

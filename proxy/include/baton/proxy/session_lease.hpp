@@ -6,8 +6,10 @@
 
 #include "baton/core/config.hpp"
 #include "baton/lease/lease_store.hpp"
+#include "baton/lease/watchdog.hpp"
 #include "baton/proxy/error_response.hpp"
 #include "baton/proxy/headers.hpp"
+#include "baton/proxy/request_record.hpp"
 #include "baton/proxy/rules.hpp"
 
 #include <memory>
@@ -20,9 +22,10 @@ class Worker;
 
 class SessionLease {
 public:
-  explicit SessionLease(Worker& worker) : worker_(worker) {}
-  // A lease still held (the exchange ended early: engine error, client gone) ends here.
-  ~SessionLease() { release(); }
+  // What happens to the lease goes into `record`, which must outlive this.
+  SessionLease(Worker& worker, RequestRecord& record) : worker_(worker), record_(record) {}
+  // A lease still held (the exchange ended early: engine error, cut stream) ends here.
+  ~SessionLease() { release(LeaseEnding::error); }
   SessionLease(const SessionLease&) = delete;
   SessionLease& operator=(const SessionLease&) = delete;
 
@@ -52,16 +55,23 @@ public:
   bool no_buffering() const;
 
   // Ends the lease now, once; the release goes out without waiting for its answer.
-  void release();
+  // `how` is what the record says, unless the watchdog ended the lease first.
+  void release(LeaseEnding how);
 
 private:
+  // The watchdog found the lease lost, or ended it at max_hold: there is nothing left
+  // to release.
+  void ended_by_watchdog(lease::LeaseEnd how);
+
   Worker& worker_;
+  RequestRecord& record_;
   // The rules this request started under: a reload (SIGHUP) replaces the worker's, never
   // these, so route_ stays valid until the exchange ends.
   std::shared_ptr<const ProxyRules> rules_;
   const core::RouteConfig* route_ = nullptr;
   std::optional<lease::Lease> lease_;
   std::uint64_t watch_id_ = 0;
+  bool ended_ = false;  // by the watchdog
 };
 
 }  // namespace baton::proxy

@@ -8,7 +8,10 @@
 #include "baton/core/worker_group.hpp"
 #include "baton/lease/store_factory.hpp"
 #include "baton/lease/watchdog.hpp"
+#include "baton/proxy/access_log.hpp"
+#include "baton/proxy/proxy_metrics.hpp"
 #include "baton/proxy/request_id.hpp"
+#include "baton/proxy/request_record.hpp"
 #include "baton/proxy/rules.hpp"
 #include "baton/proxy/upstream_pool.hpp"
 
@@ -24,7 +27,7 @@ public:
   // Binds the listener now, so that a port in use fails the start, not a thread.
   Worker(std::shared_ptr<const core::Config> config, std::shared_ptr<const ProxyRules> rules,
          unsigned index, const tcp::endpoint& listen, std::vector<tcp::endpoint> upstream,
-         lease::LeaseStoreFactory& stores);
+         lease::LeaseStoreFactory& stores, ProxyMetrics& metrics, const AccessLog* access_log);
   ~Worker() override;
 
   Worker(const Worker&) = delete;
@@ -51,6 +54,10 @@ public:
   void replace_rules(std::shared_ptr<const ProxyRules> rules);
   lease::LeaseStore& leases() { return *lease_store_; }
   lease::Watchdog& watchdog() { return *watchdog_; }
+  ProxyMetrics& metrics() { return metrics_; }
+
+  // A request has ended: it goes to the metrics and the access log.
+  void request_done(const RequestRecord& record);
 
   // Ends a lease without holding up the exchange that had it. A drain waits for these.
   void release_in_background(lease::Lease lease);
@@ -73,6 +80,8 @@ private:
   };
 
   Awaitable<void> accept_loop();
+  // The watchdog counts renewals on this thread; this adds them to the shared metric.
+  Awaitable<void> publish_renewals();
   Awaitable<void> release(lease::Lease lease);
   void begin_drain();
   void release_all_and_stop();
@@ -91,6 +100,9 @@ private:
   RequestIdGenerator request_ids_;
   lease::LeaseStorePtr lease_store_;
   std::unique_ptr<lease::Watchdog> watchdog_;
+  ProxyMetrics& metrics_;
+  const AccessLog* access_log_;  // null without logging.access_log
+  std::uint64_t renewals_published_ = 0;
   std::unordered_set<ClientConnection*> idle_connections_;
   SteadyTimer stop_deadline_;
   std::size_t connections_ = 0;
