@@ -62,8 +62,10 @@ ProxyMetrics::ProxyMetrics(core::metrics::Registry& registry, const core::Config
                                    "Leases a renewal found expired or forced away while their request ran.");
   lease_max_hold_ = &registry.counter("baton_lease_max_hold_total", "Leases ended by lease.max_hold.");
   forced_releases_ = &registry.counter(
-      "baton_lease_forced_releases_total",
-      "Releases that found the lease already gone, and leases forced away through the admin endpoint.");
+      "baton_lease_forced_releases_total", "Leases forced away through this process's admin endpoint.");
+  late_releases_ = &registry.counter(
+      "baton_lease_late_releases_total",
+      "Releases by requests that found their lease already gone (expired or forced away): no-ops.");
   lease_renewals_ = &registry.counter("baton_lease_renewals_total", "Lease renewals sent by the watchdog.");
 
   auto& upstream_errors = registry.counter("baton_upstream_errors_total", "Failed exchanges with the engine, by kind.",

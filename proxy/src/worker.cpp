@@ -100,7 +100,7 @@ void Worker::release_in_background(lease::Lease lease) {
 Awaitable<void> Worker::release(lease::Lease lease) {
   const auto status = co_await lease_store_->release(lease);
   if (status == lease::ReleaseStatus::not_held) {
-    metrics_.forced_release();
+    metrics_.late_release();
     spdlog::info("session {}: lease had already ended (expired or forced) at release", lease.session);
   } else if (status == lease::ReleaseStatus::backend_down) {
     spdlog::warn("session {}: lease store unreachable at release; the lease ends at its TTL",

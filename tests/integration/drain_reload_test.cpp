@@ -77,6 +77,10 @@ TEST_SUITE("drain and reload") {
     proxy.process().signal(SIGTERM);
     CHECK(wait_until(3s, [&] { return !port_accepts(proxy.port()); }));
     CHECK(lease_exists(redis, "draining"));  // the engine still works for the session
+    {  // a Kubernetes readiness probe takes the pod out of the Service meanwhile
+      HttpClient admin(proxy.admin_port());
+      CHECK(admin.request(make_request(http::verb::get, "/readyz")).result() == http::status::service_unavailable);
+    }
 
     engine.release_hold();
     while (client.read_event()) {

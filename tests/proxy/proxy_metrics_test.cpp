@@ -95,6 +95,7 @@ TEST_SUITE("proxy metrics") {
         {"baton_leases_lost_total", "counter"},
         {"baton_lease_max_hold_total", "counter"},
         {"baton_lease_forced_releases_total", "counter"},
+        {"baton_lease_late_releases_total", "counter"},
         {"baton_lease_renewals_total", "counter"},
         {"baton_redis_up", "gauge"},
         {"baton_redis_errors_total", "counter"},
@@ -198,6 +199,7 @@ TEST_SUITE("proxy metrics") {
     metrics.lease_renewals(0);
     metrics.forced_release();
     metrics.forced_release();
+    metrics.late_release();
     metrics.upstream_error(UpstreamError::connect);
     metrics.upstream_error(UpstreamError::reset);
     metrics.upstream_error(UpstreamError::reset);
@@ -210,6 +212,7 @@ TEST_SUITE("proxy metrics") {
     CHECK(parsed.value("baton_lease_max_hold_total") == 1);
     CHECK(parsed.value("baton_lease_renewals_total") == 3);
     CHECK(parsed.value("baton_lease_forced_releases_total") == 2);
+    CHECK(parsed.value("baton_lease_late_releases_total") == 1);
     CHECK(parsed.value("baton_upstream_errors_total", {{"kind", "connect"}}) == 1);
     CHECK(parsed.value("baton_upstream_errors_total", {{"kind", "reset"}}) == 2);
     CHECK(parsed.value("baton_upstream_errors_total", {{"kind", "timeout"}}) == 0);

@@ -54,8 +54,10 @@ public:
   void lease_lost() noexcept { leases_lost_->inc(); }
   void lease_max_hold() noexcept { lease_max_hold_->inc(); }
   void lease_renewals(std::uint64_t count) noexcept { lease_renewals_->inc(count); }
-  // A release that found the lease already gone, or an operator's forced release (admin).
+  // An operator's forced release through the admin endpoint.
   void forced_release() noexcept { forced_releases_->inc(); }
+  // A request's release that found its lease already gone (expired or forced): a no-op.
+  void late_release() noexcept { late_releases_->inc(); }
 
   void upstream_error(UpstreamError kind) noexcept;
   void sse_stream_began() noexcept { sse_streams_->add(1); }
@@ -92,6 +94,7 @@ private:
   Counter* leases_lost_ = nullptr;
   Counter* lease_max_hold_ = nullptr;
   Counter* forced_releases_ = nullptr;
+  Counter* late_releases_ = nullptr;
   Counter* lease_renewals_ = nullptr;
   std::array<Counter*, 4> upstream_errors_{};  // by UpstreamError
   core::metrics::Gauge* sse_streams_ = nullptr;
