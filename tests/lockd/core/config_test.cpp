@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #ifndef BATON_SOURCE_DIR
 #error "config_test.cpp needs BATON_SOURCE_DIR (the repository root) to find docs/configuration.md"
@@ -765,35 +767,73 @@ TEST_CASE("parse_redis_url") {
     check_invalid(parse_redis_url, text);
 }
 
-TEST_CASE("docs/configuration.md lists exactly the keys of config_reference()") {
-  std::ifstream file(BATON_SOURCE_DIR "/docs/configuration.md");
-  REQUIRE(file.good());
-
-  // Rows of the key table read "| `key` | `default` | description |".
-  std::map<std::string, std::string> documented_rows;
+// The rows "| `key` | `default` | description |" of the key table under `heading` in a
+// Markdown file, in their order, up to the next heading of the same or a higher level
+// (lines inside fenced code are not headings). Empty when the heading is missing.
+std::vector<std::pair<std::string, std::string>> key_table_rows(const std::string& path, std::string_view heading) {
+  std::ifstream file(path);
+  REQUIRE_MESSAGE(file.good(), "cannot read ", path);
+  const auto level = heading.find_first_not_of('#');
+  std::vector<std::pair<std::string, std::string>> rows;
+  bool in_section = false;
+  bool in_fence = false;
   for (std::string line; std::getline(file, line);) {
-    if (!line.starts_with("| `")) continue;
+    if (line.starts_with("```")) in_fence = !in_fence;
+    if (in_fence) continue;
+    if (line.starts_with("#")) {
+      if (line == heading) {
+        in_section = true;
+        continue;
+      }
+      if (in_section && line.find_first_not_of('#') <= level) break;
+    }
+    if (!in_section || !line.starts_with("| `")) continue;
     const auto key_end = line.find('`', 3);
-    REQUIRE(key_end != std::string::npos);
-    documented_rows[line.substr(3, key_end - 3)] = line;
+    REQUIRE_MESSAGE(key_end != std::string::npos, path, ": ", line);
+    rows.emplace_back(line.substr(3, key_end - 3), line);
   }
+  return rows;
+}
+
+// The table under `heading` has exactly one row per key of config_reference(), in its
+// order, each row "| `key` | `default` | description |" as the reference writes it.
+void check_key_table(const std::string& name, std::string_view heading) {
+  INFO(name << ", section \"" << heading << "\"");
+  const auto rows = key_table_rows(BATON_SOURCE_DIR "/" + name, heading);
+  REQUIRE_MESSAGE(!rows.empty(), "no key table under that heading");
 
   const auto row = [](const KeyReference& entry) {
     const std::string value = entry.default_value.empty() ? "" : "`" + entry.default_value + "`";
     return "| `" + entry.key + "` | " + value + " | " + entry.description + " |";
   };
-  for (const KeyReference& entry : config_reference()) {
-    INFO("key: " << entry.key);
-    const auto documented = documented_rows.find(entry.key);
-    CHECK_MESSAGE(documented != documented_rows.end(), "missing from docs/configuration.md");
-    if (documented != documented_rows.end()) CHECK(documented->second == row(entry));
-  }
-  for (const auto& [key, line] : documented_rows) {
+  const auto& reference = config_reference();
+  std::map<std::string, std::string> documented;
+  for (const auto& [key, line] : rows) {
     INFO("key: " << key);
-    const auto& reference = config_reference();
+    CHECK_MESSAGE(documented.emplace(key, line).second, "listed twice");
     CHECK_MESSAGE(std::any_of(reference.begin(), reference.end(), [&key](const KeyReference& e) { return e.key == key; }),
-                  "in docs/configuration.md but not in config_reference()");
+                  "documented but not in config_reference()");
   }
+  for (const KeyReference& entry : reference) {
+    INFO("key: " << entry.key);
+    const auto found = documented.find(entry.key);
+    CHECK_MESSAGE(found != documented.end(), "in config_reference() but not documented");
+    if (found != documented.end()) CHECK(found->second == row(entry));
+  }
+
+  std::vector<std::string> documented_order;
+  for (const auto& [key, line] : rows) documented_order.push_back(key);
+  std::vector<std::string> reference_order;
+  for (const KeyReference& entry : reference) reference_order.push_back(entry.key);
+  CHECK_MESSAGE(documented_order == reference_order, "rows are not in the order of config_reference()");
+}
+
+TEST_CASE("docs/configuration.md lists exactly the keys of config_reference()") {
+  check_key_table("docs/configuration.md", "## Keys");
+}
+
+TEST_CASE("README.md lists exactly the keys of config_reference()") {
+  check_key_table("README.md", "### Configuration keys");
 }
 
 }  // TEST_SUITE
