@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${BATON_BUILD_DIR:-$root/build}
 
 "$root/deploy/build.sh" -DBATON_WERROR=ON
-for package in deploy/demo-engine tests/browser; do
+for package in deploy/demo-engine tests/browser tests/deploy; do
   (cd "$root/$package" && npm ci --no-audit --no-fund --loglevel=error)
 done
 cd "$build_dir"
