@@ -5,7 +5,11 @@
 -- KEYS[2] state   hash: fence (last issued), instance and released_ms (last release), seq
 -- KEYS[3] queue   zset: waiter token -> arrival number (first come, first served)
 -- KEYS[4] waits   hash: waiter token -> the ms time its wait ends (dead waiters drop out)
--- ARGV: token, instance, request_id, route, ttl_ms, wait_ms, max_waiters, state_ttl_ms
+-- ARGV: token, instance, request_id, route, ttl_ms, wait_ms, max_waiters, state_ttl_ms,
+--       events channel, session
+--
+-- Taking the lease, joining the line and dropping dead waiters from it are published on
+-- the events channel (the session as payload), for views of the leases.
 --
 -- Returns {1, fence, previous_instance, ms_since_previous_release or -1}
 --      or {0, holder_instance, holder_request_id, retry_after_ms, position}
@@ -16,6 +20,7 @@ local ttl_ms = tonumber(ARGV[5])
 local wait_ms = tonumber(ARGV[6])
 local max_waiters = tonumber(ARGV[7])
 local state_ttl_ms = tonumber(ARGV[8])
+local events, session = ARGV[9], ARGV[10]
 
 local time = redis.call('TIME')
 local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
@@ -39,6 +44,7 @@ local function take(first)
   end
   local since_release = -1
   if last[3] then since_release = now_ms - tonumber(last[3]) end
+  redis.call('PUBLISH', events, session)
   return {1, fence, last[2] or '', since_release}
 end
 
@@ -46,10 +52,12 @@ end
 if redis.call('EXISTS', lease, queue) == 0 then return take(nil) end
 
 -- Waiters whose wait has ended gave up, or died: they leave the line.
+local line_changed = false
 for _, ticket in ipairs(redis.call('ZRANGE', queue, 0, -1)) do
   if ticket ~= token and tonumber(redis.call('HGET', waits, ticket) or '0') <= now_ms then
     redis.call('ZREM', queue, ticket)
     redis.call('HDEL', waits, ticket)
+    line_changed = true
   end
 end
 
@@ -71,9 +79,11 @@ if wait_ms > 0 then
   if not redis.call('ZSCORE', queue, token) then
     local length = redis.call('ZCARD', queue)
     if length >= max_waiters then
+      if line_changed then redis.call('PUBLISH', events, session) end
       return {-1, holder[1] or '', holder[2] or '', retry_after(), length}
     end
     redis.call('ZADD', queue, redis.call('HINCRBY', state, 'seq', 1), token)
+    line_changed = true
   end
   redis.call('HSET', waits, token, now_ms + wait_ms)
   -- The line outlives no waiter: it expires with the longest wait in it.
@@ -84,5 +94,6 @@ if wait_ms > 0 then
   end
 end
 
+if line_changed then redis.call('PUBLISH', events, session) end
 local position = redis.call('ZRANK', queue, token) or redis.call('ZCARD', queue)
 return {0, holder[1] or '', holder[2] or '', retry_after(), position}

@@ -1,7 +1,9 @@
 #include "baton/proxy/admin_api.hpp"
 
 #include "baton/lease/lease_json.hpp"
+#include "baton/proxy/admin_page.hpp"
 #include "baton/proxy/error_response.hpp"
+#include "baton/proxy/lease_stream.hpp"
 #include "baton/proxy/routes.hpp"
 #include "baton/proxy/session_id.hpp"
 
@@ -10,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <initializer_list>
 #include <optional>
@@ -21,6 +24,8 @@ constexpr std::string_view session_field = "session";  // the id's name in lease
 constexpr std::size_t max_cursor_length = 256;
 constexpr std::size_t max_quoted_length = 64;  // what messages quote of a client's input
 constexpr std::string_view placeholder = "{}";
+constexpr std::string_view event_stream_type = "text/event-stream";
+constexpr std::string_view html_type = "text/html";
 
 // ---- The request target ---------------------------------------------------------------
 
@@ -123,6 +128,17 @@ std::optional<AdminResponse> reject_unreachable_store(AdminBackend& backend, con
   return response;
 }
 
+// ?scope=: true for local (this instance's leases only), false for all (the default).
+std::optional<AdminResponse> reject_scope(const AdminCall& call, bool& local_only) {
+  local_only = false;
+  const std::string* scope = find_parameter(call, "scope");
+  if (scope == nullptr) return std::nullopt;
+  if (*scope != "local" && *scope != "all")
+    return bad_request(call, "bad_scope", "scope: expected local (this instance's leases) or all");
+  local_only = *scope == "local";
+  return std::nullopt;
+}
+
 // ?reason= as audit lines quote it.
 std::string reason_of(const AdminCall& call) {
   const std::string* reason = find_parameter(call, "reason");
@@ -131,7 +147,46 @@ std::string reason_of(const AdminCall& call) {
 
 // ---- Handlers -------------------------------------------------------------------------
 
-Awaitable<AdminResponse> list_leases(AdminBackend& backend, AdminCall call) {
+// The page's own requests come with Sec-Fetch-Site: same-origin. A stream opened from
+// another site (a page the operator's browser happens to show) could not read it, but
+// would hold one of the few stream slots.
+bool from_another_site(const AdminCall& call) {
+  const std::string& site = call.request.fetch_site;
+  return !site.empty() && site != "same-origin" && site != "none";
+}
+
+AdminReply stream_leases(AdminBackend& backend, const AdminCall& call) {
+  if (auto rejection = reject_parameters(call, {"scope"})) return std::move(*rejection);
+  bool local_only = false;
+  if (auto rejection = reject_scope(call, local_only)) return std::move(*rejection);
+  if (from_another_site(call))
+    return error_response(call, http::status::forbidden, "cross_site",
+                          "lease streams are served to pages of this admin listener only");
+  if (auto rejection = reject_unreachable_store(backend, call)) return std::move(*rejection);
+  auto slot = backend.stream_slots().take();
+  if (!slot) {
+    auto busy = error_response(call, http::status::service_unavailable, "too_many_streams",
+                               "already " + std::to_string(backend.stream_slots().capacity()) +
+                                   " lease streams open; close one, or try again later");
+    busy.set(http::field::retry_after, "5");
+    return busy;
+  }
+  AdminResponse head{http::status::ok, 11};
+  head.set(http::field::content_type, event_stream_type);
+  head.set(http::field::cache_control, "no-store");
+  head.set("X-Accel-Buffering", "no");  // an nginx in front must not hold events back
+  head.set("X-Request-Id", call.request_id);
+  return AdminReply(std::move(head), make_lease_stream(backend, std::move(*slot), local_only));
+}
+
+// One resource, three representations, by Accept: the event stream, the page, or JSON
+// (also for */* and anything else).
+Awaitable<AdminReply> list_leases(AdminBackend& backend, AdminCall call) {
+  if (accepts_media_type(call.request.accept, event_stream_type)) co_return stream_leases(backend, call);
+  if (accepts_media_type(call.request.accept, html_type)) {
+    if (auto rejection = reject_parameters(call, {})) co_return std::move(*rejection);
+    co_return leases_page(call);
+  }
   if (auto rejection = reject_parameters(call, {"cursor", "limit", "scope"})) co_return std::move(*rejection);
   std::string cursor;
   if (const std::string* given = find_parameter(call, "cursor")) cursor = *given;
@@ -146,11 +201,7 @@ Awaitable<AdminResponse> list_leases(AdminBackend& backend, AdminCall call) {
     limit = *value;
   }
   bool local_only = false;
-  if (const std::string* scope = find_parameter(call, "scope")) {
-    if (*scope != "local" && *scope != "all")
-      co_return bad_request(call, "bad_scope", "scope: expected local (this instance's leases) or all");
-    local_only = *scope == "local";
-  }
+  if (auto rejection = reject_scope(call, local_only)) co_return std::move(*rejection);
   if (auto rejection = reject_unreachable_store(backend, call)) co_return std::move(*rejection);
 
   lease::LeasePage page = co_await backend.leases().list(std::move(cursor), limit);
@@ -161,7 +212,7 @@ Awaitable<AdminResponse> list_leases(AdminBackend& backend, AdminCall call) {
   co_return json_response(call, http::status::ok, lease::lease_page_json(page, session_field));
 }
 
-Awaitable<AdminResponse> show_lease(AdminBackend& backend, AdminCall call) {
+Awaitable<AdminReply> show_lease(AdminBackend& backend, AdminCall call) {
   if (auto rejection = reject_parameters(call, {})) co_return std::move(*rejection);
   if (auto rejection = reject_session(call)) co_return std::move(*rejection);
   if (auto rejection = reject_unreachable_store(backend, call)) co_return std::move(*rejection);
@@ -171,7 +222,7 @@ Awaitable<AdminResponse> show_lease(AdminBackend& backend, AdminCall call) {
   co_return json_response(call, http::status::ok, lease::lease_info_json(*info, session_field));
 }
 
-Awaitable<AdminResponse> force_release_lease(AdminBackend& backend, AdminCall call) {
+Awaitable<AdminReply> force_release_lease(AdminBackend& backend, AdminCall call) {
   if (auto rejection = reject_parameters(call, {"reason"})) co_return std::move(*rejection);
   if (auto rejection = reject_session(call)) co_return std::move(*rejection);
   if (auto rejection = reject_unreachable_store(backend, call)) co_return std::move(*rejection);
@@ -189,7 +240,7 @@ Awaitable<AdminResponse> force_release_lease(AdminBackend& backend, AdminCall ca
   co_return json_response(call, http::status::ok, std::move(body));
 }
 
-Awaitable<AdminResponse> show_metrics(AdminBackend& backend, AdminCall call) {
+Awaitable<AdminReply> show_metrics(AdminBackend& backend, AdminCall call) {
   AdminResponse response{http::status::ok, 11};
   response.set(http::field::content_type, prometheus_content_type);
   response.set(http::field::cache_control, "no-store");
@@ -199,7 +250,7 @@ Awaitable<AdminResponse> show_metrics(AdminBackend& backend, AdminCall call) {
   co_return response;
 }
 
-Awaitable<AdminResponse> show_health(AdminBackend& /*backend*/, AdminCall call) {
+Awaitable<AdminReply> show_health(AdminBackend& /*backend*/, AdminCall call) {
   co_return json_response(call, http::status::ok, R"({"status":"ok"})");
 }
 
@@ -234,7 +285,7 @@ std::string readiness_json(std::string_view status, const std::vector<Dependency
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-Awaitable<AdminResponse> show_readiness(AdminBackend& backend, AdminCall call) {
+Awaitable<AdminReply> show_readiness(AdminBackend& backend, AdminCall call) {
   // While draining, the dependencies do not matter: the load balancer must look elsewhere.
   std::vector<DependencyCheck> checks;
   if (backend.draining()) {
@@ -251,7 +302,7 @@ Awaitable<AdminResponse> show_readiness(AdminBackend& backend, AdminCall call) {
   co_return json_response(call, ready ? http::status::ok : http::status::service_unavailable, std::move(body));
 }
 
-Awaitable<AdminResponse> drain(AdminBackend& backend, AdminCall call) {
+Awaitable<AdminReply> drain(AdminBackend& backend, AdminCall call) {
   if (auto rejection = reject_parameters(call, {"reason"})) co_return std::move(*rejection);
   spdlog::warn("audit: {} from {} started a drain (POST /drain); reason: {}", call.who, call.request.peer,
                reason_of(call));
@@ -294,6 +345,14 @@ AdminResponse unauthorized(const AdminCall& call, bool any_token_configured) {
   return response;
 }
 
+// The page alone is static and holds no data (what it shows comes from the stream, which
+// needs what every other request needs), and a browser cannot send a bearer token when
+// it opens a URL: so it is served without one, also off loopback.
+bool is_page_request(const AdminRequest& request) {
+  return request.method == http::verb::get && request_path(request.target) == "/leases" &&
+         accepts_media_type(request.accept, html_type) && !accepts_media_type(request.accept, event_stream_type);
+}
+
 AdminResponse forbidden(const AdminCall& call) {
   auto response = error_response(call, http::status::forbidden, "forbidden",
                                  "the bearer token is not one of the configured admin tokens");
@@ -320,7 +379,7 @@ AdminApi::AdminApi(AdminBackend& backend, const AdminAuth& auth, bool loopback, 
   for (const auto& route : routes) routes_.push_back({route.method, pattern_segments(route.path), route.handler});
 }
 
-Awaitable<AdminResponse> AdminApi::handle(AdminRequest request) {
+Awaitable<AdminReply> AdminApi::handle(AdminRequest request) {
   AdminCall call;
   call.request_id = std::string(request_ids_.next());
   call.request = std::move(request);
@@ -333,7 +392,7 @@ Awaitable<AdminResponse> AdminApi::handle(AdminRequest request) {
                  printable(request_path(head.target), max_quoted_length), head.peer);
     co_return forbidden(call);
   }
-  if (auth.status == AuthStatus::anonymous && token_required(head.method, loopback_))
+  if (auth.status == AuthStatus::anonymous && token_required(head.method, loopback_) && !is_page_request(head))
     co_return unauthorized(call, auth_.has_tokens());
   call.who = auth.who;
 
@@ -387,6 +446,32 @@ AdminResponse error_response(const AdminCall& call, http::status status, std::st
                              std::string_view message) {
   const ErrorReply reply{.status = status, .code = code, .message = message};
   return make_error_response(reply, call.request_id, /*keep_alive=*/true);
+}
+
+bool accepts_media_type(std::string_view accept, std::string_view media_type) {
+  const auto trim = [](std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+  };
+  const auto same = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+  };
+  for (const auto range : split(accept, ',')) {
+    const auto parameters = split(range, ';');
+    if (!same(trim(parameters.front()), media_type)) continue;
+    bool refused = false;  // q=0: "not this one"
+    for (std::size_t i = 1; i < parameters.size(); ++i) {
+      const auto parameter = trim(parameters[i]);
+      if (parameter.size() < 2 || !same(parameter.substr(0, 2), "q=")) continue;
+      const auto weight = parameter.substr(2);
+      refused = !weight.empty() && weight.find_first_not_of("0.") == std::string_view::npos;
+    }
+    if (!refused) return true;
+  }
+  return false;
 }
 
 std::string printable(std::string_view text, std::size_t max_length) {

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <stdexcept>
 #include <thread>
@@ -88,6 +89,7 @@ public:
   void lease_force_released() override {
     if (on_forced_release_) on_forced_release_();
   }
+  StreamSlots& stream_slots() override { return stream_slots_; }
 
 private:
   class Connection;
@@ -119,6 +121,7 @@ private:
   std::unique_ptr<redis::Client> redis_;  // readiness; null with the memory backend
   AdminAuth auth_;
   AdminApi api_;
+  StreamSlots stream_slots_{max_lease_streams};
   std::atomic<bool> draining_{false};
   std::unordered_set<Connection*> connections_;
   SteadyTimer stop_deadline_;
@@ -151,9 +154,10 @@ public:
     stream_.close();
   }
 
-  // stop(): a connection waiting for its next request ends now.
+  // stop(): a connection waiting for its next request ends now, and a stream ends soon.
   void close_if_idle() {
     if (idle_) stream_.socket().cancel();
+    if (streaming_ != nullptr) streaming_->stop();
   }
 
 private:
@@ -201,13 +205,85 @@ private:
     request.target = std::string(head.target());
     request.authorization = std::string(head[http::field::authorization]);
     request.accept = std::string(head[http::field::accept]);
+    request.fetch_site = std::string(head["Sec-Fetch-Site"]);
     request.peer = peer_;
     // The API bounds its own time (store commands and checks have timeouts).
     stream_.expires_never();
-    AdminResponse response = co_await server_.api_.handle(std::move(request));
+    AdminReply reply = co_await server_.api_.handle(std::move(request));
+    if (reply.stream) {
+      co_await send_stream(std::move(reply));
+      co_return false;
+    }
     const bool keep_alive = head.keep_alive() && !server_.stopping_;
-    co_return co_await send(std::move(response), keep_alive) && keep_alive;
+    co_return co_await send(std::move(reply.response), keep_alive) && keep_alive;
   }
+
+  // The head, then the stream's writes as chunks, then the last chunk; the connection
+  // closes after it. Meanwhile a read watches for the client going away.
+  Awaitable<void> send_stream(AdminReply reply) {
+    http::response<http::empty_body> head(std::move(reply.response.base()));
+    head.keep_alive(false);
+    head.chunked(true);
+    http::response_serializer<http::empty_body> serializer(head);
+    stream_.expires_after(send_timeout);
+    beast::error_code error;
+    co_await http::async_write_header(stream_, serializer, net::redirect_error(use_awaitable, error));
+    stream_.expires_never();
+    if (error) co_return;
+
+    AdminStream& body = *reply.stream;
+    if (server_.stopping_) body.stop();
+    streaming_ = &body;
+    const auto executor = co_await net::this_coro::executor;
+    SteadyTimer watcher_done(executor, SteadyTimer::time_point::max());
+    bool watching = true;
+    net::co_spawn(executor, watch_peer(*this, body), [&watching, &watcher_done](std::exception_ptr) {
+      watching = false;
+      watcher_done.cancel();
+    });
+    ChunkSink sink(*this);
+    co_await body.run(sink);
+    streaming_ = nullptr;
+    if (sink.open) {
+      stream_.expires_after(send_timeout);
+      co_await net::async_write(stream_, http::make_chunk_last(), net::redirect_error(use_awaitable, error));
+      stream_.expires_never();
+    }
+    // Ends the watcher's read; its frame refers to this connection, so wait for it.
+    stream_.socket().cancel(error);
+    while (watching) co_await watcher_done.async_wait(net::redirect_error(use_awaitable, error));
+  }
+
+  // A client of a stream sends nothing more: any read that completes (the end of the
+  // connection, an error, or bytes it should not send) ends the stream.
+  static Awaitable<void> watch_peer(Connection& self, AdminStream& body) {
+    std::array<char, 64> scratch;
+    beast::error_code error;
+    co_await self.stream_.socket().async_read_some(net::buffer(scratch), net::redirect_error(use_awaitable, error));
+    body.stop();
+  }
+
+  class ChunkSink final : public AdminStreamSink {
+  public:
+    explicit ChunkSink(Connection& connection) : connection_(connection) {}
+
+    Awaitable<bool> write(std::string bytes) override {
+      if (!open) co_return false;
+      connection_.stream_.expires_after(send_timeout);
+      beast::error_code error;
+      co_await net::async_write(connection_.stream_, http::make_chunk(net::buffer(bytes)),
+                                net::redirect_error(use_awaitable, error));
+      // No deadline between writes: the watcher's read must not time out.
+      connection_.stream_.expires_never();
+      open = !error;
+      co_return open;
+    }
+
+    bool open = true;  // no write failed
+
+  private:
+    Connection& connection_;
+  };
 
   AdminResponse unreadable(const beast::error_code& error) {
     if (error == beast::error::timeout)
@@ -233,6 +309,7 @@ private:
   beast::flat_buffer buffer_{2 * max_header_bytes};  // a head, and the start of a pipelined one
   std::string peer_;
   bool idle_ = false;
+  AdminStream* streaming_ = nullptr;  // while a stream runs
 };
 
 AdminServer::Impl::Impl(const core::Config& config, std::vector<tcp::endpoint> engine,

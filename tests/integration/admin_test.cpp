@@ -150,6 +150,32 @@ std::string config_with_admin_host(const ProxySettings& settings, std::uint16_t 
   return yaml;
 }
 
+// GET /leases as an event stream, on a connection of its own: the head read, the events
+// to follow.
+std::unique_ptr<HttpClient> open_lease_stream(const BatonProxy& proxy) {
+  auto client = std::make_unique<HttpClient>(proxy.admin_port());
+  auto request = make_request(http::verb::get, "/leases");
+  request.set(http::field::accept, "text/event-stream");
+  client->send(std::move(request));
+  return client;
+}
+
+// The sessions of the next "leases" event of a stream, with their holders.
+std::map<std::string, std::string> next_snapshot(HttpClient& stream) {
+  for (;;) {
+    const auto event = stream.read_event();
+    REQUIRE_MESSAGE(event.has_value(), "the lease stream ended");
+    if (event->event != "leases") continue;
+    rapidjson::Document json;
+    json.Parse(event->data.data(), event->data.size());
+    REQUIRE_MESSAGE(!json.HasParseError(), "not JSON: ", event->data);
+    CHECK_FALSE(json["truncated"].GetBool());
+    std::map<std::string, std::string> holders;
+    for (const auto& lease : json["leases"].GetArray()) holders[text_at(lease, "session")] = text_at(lease, "instance");
+    return holders;
+  }
+}
+
 std::unique_ptr<Process> start_proxy(const TempDir& dir, const std::string& yaml) {
   write_file(dir / "baton.yaml", yaml);
   return std::make_unique<Process>(ProcessOptions{.program = proxy_program(),
@@ -413,6 +439,95 @@ TEST_SUITE("admin listener") {
       request.set(http::field::authorization, "Bearer " + std::string(token));
       CHECK(client.request(request).result() == http::status::ok);
     }
+  }
+
+  TEST_CASE("GET /leases from a browser (Accept: text/html) is the live page, with its security headers") {
+    TestEngine engine;
+    BatonProxy proxy({.upstream_port = engine.port()});
+    auto request = make_request(http::verb::get, "/leases");
+    request.set(http::field::accept, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8");
+    HttpClient client(proxy.admin_port());
+    const auto page = client.request(std::move(request));
+    CHECK(page.result() == http::status::ok);
+    CHECK(page[http::field::content_type] == "text/html; charset=utf-8");
+    CHECK(page[http::field::cache_control] == "no-store");
+    CHECK(page["X-Content-Type-Options"] == "nosniff");
+    CHECK(page[http::field::x_frame_options] == "DENY");
+    const std::string policy(page["Content-Security-Policy"]);
+    CHECK(policy.starts_with("default-src 'none'; script-src 'sha256-"));
+    CHECK(policy.find("connect-src 'self'") != std::string::npos);
+    CHECK(policy.find("frame-ancestors 'none'") != std::string::npos);
+    CHECK(policy.find("unsafe-inline") == std::string::npos);
+    CHECK(page.body().starts_with("<!doctype html>"));
+    CHECK(page.body().find("<table id=\"leases\">") != std::string::npos);
+    // The same URL without text/html is still the JSON list.
+    CHECK(json_of(admin_get(proxy, "/leases"))["leases"].IsArray());
+  }
+
+  TEST_CASE("the lease stream: a snapshot first, a new one when another baton takes a lease and when it ends") {
+    RedisServer redis;
+    TestEngine engine;
+    BatonProxy first(leased(engine.port(), redis, "baton-a"));
+    BatonProxy second(leased(engine.port(), redis, "baton-b"));
+    wait_until_ready(first);
+    wait_until_ready(second);
+
+    auto stream = open_lease_stream(first);
+    const auto head = stream->read_response_head();
+    REQUIRE(head.result() == http::status::ok);
+    CHECK(head[http::field::content_type] == "text/event-stream");
+    CHECK(head[http::field::cache_control] == "no-store");
+    CHECK(next_snapshot(*stream).empty());
+
+    HttpClient held(second.port());
+    hold_session(held, "streamed");
+    std::map<std::string, std::string> snapshot = next_snapshot(*stream);
+    CHECK(snapshot.size() == 1);
+    CHECK(snapshot["streamed"] == "baton-b");
+
+    engine.release_hold();
+    finish_stream(held);
+    CHECK(next_snapshot(*stream).empty());
+  }
+
+  TEST_CASE("at most 16 lease streams at once: the 17th gets 503; a stream whose client left frees its slot") {
+    TestEngine engine;
+    BatonProxy proxy({.upstream_port = engine.port()});
+    std::vector<std::unique_ptr<HttpClient>> streams;
+    for (int i = 0; i < 16; ++i) {
+      streams.push_back(open_lease_stream(proxy));
+      REQUIRE(streams.back()->read_response_head().result() == http::status::ok);
+    }
+    auto refused = open_lease_stream(proxy)->read_response();
+    CHECK(refused.result() == http::status::service_unavailable);
+    CHECK(text_at(json_of(refused), "error") == "too_many_streams");
+    CHECK(refused[http::field::retry_after] == "5");
+
+    streams.pop_back();  // the client hangs up
+    const bool slot_back = wait_until(5s, [&] {
+      auto again = open_lease_stream(proxy);
+      const auto head = again->read_response_head();
+      if (head.result() != http::status::ok) return false;
+      streams.push_back(std::move(again));
+      return true;
+    });
+    CHECK(slot_back);
+    // The others still stream.
+    CHECK(next_snapshot(*streams.front()).empty());
+  }
+
+  TEST_CASE("lease streams end when baton-proxy stops, and do not hold up its exit") {
+    TestEngine engine;
+    BatonProxy proxy({.upstream_port = engine.port()});
+    auto stream = open_lease_stream(proxy);
+    REQUIRE(stream->read_response_head().result() == http::status::ok);
+    CHECK(next_snapshot(*stream).empty());
+
+    proxy.process().signal(SIGTERM);
+    CHECK_FALSE(stream->read_event().has_value());  // the last chunk: a clean end
+    const auto status = proxy.process().wait_for_exit(5s);
+    REQUIRE(status.has_value());
+    CHECK(status->exited_with(0));
   }
 
   TEST_CASE("an admin port in use fails the start, naming admin.listen") {

@@ -26,6 +26,7 @@ public:
   bool draining() const override { return is_draining; }
   void start_drain() override { ++drains; }
   void lease_force_released() override { ++forced_releases; }
+  StreamSlots& stream_slots() override { return slots; }
 
   net::io_context io;
   lease::LeaseStorePtr store = lease::make_memory_lease_store(lease::make_memory_lease_table(), io.get_executor());
@@ -35,6 +36,7 @@ public:
   bool is_draining = false;
   int drains = 0;
   int forced_releases = 0;
+  StreamSlots slots{max_lease_streams};
 };
 
 template <class T>
@@ -57,12 +59,21 @@ public:
   explicit Fixture(bool loopback = true) : api(backend, auth, loopback) {}
 
   AdminResponse call(http::verb method, std::string target, std::string authorization = {}) {
+    return reply(method, std::move(target), std::move(authorization)).response;
+  }
+  AdminReply reply(http::verb method, std::string target, std::string authorization = {}, std::string accept = {},
+                   std::string fetch_site = {}) {
     AdminRequest request;
     request.method = method;
     request.target = std::move(target);
     request.authorization = std::move(authorization);
+    request.accept = std::move(accept);
+    request.fetch_site = std::move(fetch_site);
     request.peer = "127.0.0.1:4242";
     return run(backend.io, api.handle(std::move(request)));
+  }
+  AdminReply get_as(std::string target, std::string accept, std::string authorization = {}) {
+    return reply(http::verb::get, std::move(target), std::move(authorization), std::move(accept));
   }
   AdminResponse get(std::string target) { return call(http::verb::get, std::move(target)); }
   AdminResponse authorized(http::verb method, std::string target) {
@@ -304,15 +315,97 @@ TEST_SUITE("admin api") {
     FakeBackend backend;
     AdminAuth auth({});
     auto routes = admin_routes();
-    routes.push_back({http::verb::get, "/leases/{sid}/events", [](AdminBackend&, AdminCall call) -> Awaitable<AdminResponse> {
+    routes.push_back({http::verb::get, "/leases/{sid}/events", [](AdminBackend&, AdminCall call) -> Awaitable<AdminReply> {
                         co_return json_response(call, http::status::ok, "\"" + call.path_parameters[0] + "\"");
                       }});
     AdminApi api(backend, auth, true, std::move(routes));
     AdminRequest request;
     request.target = "/leases/abc/events";
-    const auto response = run(backend.io, api.handle(std::move(request)));
+    const auto response = run(backend.io, api.handle(std::move(request))).response;
     CHECK(response.result() == http::status::ok);
     CHECK(response.body() == R"("abc")");
+  }
+
+  TEST_CASE("GET /leases: JSON by default, the page for text/html, the stream for text/event-stream") {
+    Fixture f;
+    const auto json = f.get_as("/leases", "*/*");
+    CHECK(json.response[http::field::content_type] == "application/json");
+    CHECK(!json.stream);
+
+    const auto page = f.get_as("/leases", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8");
+    CHECK(page.response.result() == http::status::ok);
+    CHECK(page.response[http::field::content_type] == "text/html; charset=utf-8");
+    CHECK(page.response.body().find("<table id=\"leases\">") != std::string::npos);
+    CHECK(!page.stream);
+    // The page takes no parameters, as every resource refuses those it does not know.
+    CHECK(error_code(f.get_as("/leases?limit=5", "text/html").response) == "unknown_parameter");
+
+    const auto stream = f.get_as("/leases", "text/event-stream");
+    CHECK(stream.response.result() == http::status::ok);
+    CHECK(stream.response[http::field::content_type] == "text/event-stream");
+    CHECK(stream.response[http::field::cache_control] == "no-store");
+    CHECK(stream.response["X-Accel-Buffering"] == "no");
+    CHECK(stream.response.body().empty());
+    CHECK(stream.stream != nullptr);
+    CHECK(error_code(f.get_as("/leases?scope=mine", "text/event-stream").response) == "bad_scope");
+    CHECK(error_code(f.get_as("/leases?limit=5", "text/event-stream").response) == "unknown_parameter");
+  }
+
+  TEST_CASE("accepts_media_type: the type itself with a quality above 0, in any case") {
+    CHECK(accepts_media_type("text/html", "text/html"));
+    CHECK(accepts_media_type("application/json, Text/HTML ;q=0.5", "text/html"));
+    CHECK(accepts_media_type("text/event-stream", "text/event-stream"));
+    CHECK_FALSE(accepts_media_type("text/html;q=0", "text/html"));
+    CHECK_FALSE(accepts_media_type("text/html; q=0.000", "text/html"));
+    CHECK_FALSE(accepts_media_type("*/*", "text/html"));
+    CHECK_FALSE(accepts_media_type("text/*", "text/html"));
+    CHECK_FALSE(accepts_media_type("", "text/html"));
+    CHECK_FALSE(accepts_media_type("text/htmlx", "text/html"));
+  }
+
+  TEST_CASE("the page needs no token, even off loopback; its stream does, and a wrong token is 403") {
+    Fixture f(/*loopback=*/false);
+    CHECK(f.get_as("/leases", "text/html").response.result() == http::status::ok);
+    CHECK(f.get_as("/leases", "text/event-stream").response.result() == http::status::unauthorized);
+    CHECK(f.get_as("/leases", "application/json").response.result() == http::status::unauthorized);
+    CHECK(f.get_as("/leases", "text/html", "Bearer nope").response.result() == http::status::forbidden);
+    const auto streamed = f.get_as("/leases", "text/event-stream", "Bearer " + std::string(secret));
+    CHECK(streamed.response.result() == http::status::ok);
+    CHECK(streamed.stream != nullptr);
+  }
+
+  TEST_CASE("lease streams: at most 16 at once, 503 beyond; a slot comes back when a stream ends") {
+    Fixture f;
+    std::vector<AdminStreamPtr> open;
+    for (std::size_t i = 0; i < max_lease_streams; ++i) {
+      auto reply = f.get_as("/leases", "text/event-stream");
+      REQUIRE(reply.stream != nullptr);
+      open.push_back(std::move(reply.stream));
+    }
+    const auto refused = f.get_as("/leases", "text/event-stream");
+    CHECK(refused.response.result() == http::status::service_unavailable);
+    CHECK(error_code(refused.response) == "too_many_streams");
+    CHECK(refused.response[http::field::retry_after] == "5");
+    CHECK(!refused.stream);
+
+    open.pop_back();
+    CHECK(f.get_as("/leases", "text/event-stream").stream != nullptr);
+  }
+
+  TEST_CASE("lease streams: refused to other sites' pages, and while the store cannot be reached") {
+    Fixture f;
+    const auto cross = f.reply(http::verb::get, "/leases", {}, "text/event-stream", "cross-site");
+    CHECK(cross.response.result() == http::status::forbidden);
+    CHECK(error_code(cross.response) == "cross_site");
+    CHECK(f.reply(http::verb::get, "/leases", {}, "text/event-stream", "same-site").response.result() ==
+          http::status::forbidden);
+    CHECK(f.reply(http::verb::get, "/leases", {}, "text/event-stream", "same-origin").stream != nullptr);
+
+    f.backend.store_problem = "redis: not connected";
+    const auto down = f.get_as("/leases", "text/event-stream");
+    CHECK(down.response.result() == http::status::service_unavailable);
+    CHECK(error_code(down.response) == "backend_down");
+    CHECK(f.backend.slots.in_use() == 0);
   }
 
   TEST_CASE("printable: client text made safe for messages and log lines") {

@@ -3,6 +3,7 @@
 #include "baton/lease/token.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -59,6 +60,17 @@ void wake(const WaiterPtr& waiter) {
     if (waiter->timer != nullptr) waiter->timer->cancel();
   });
 }
+
+// A LeaseChanges feed as the table sees it: a flag set by each change, and a wake-up
+// posted to the feed's thread for the first change since the feed last looked.
+struct ChangeWatcher {
+  explicit ChangeWatcher(Executor executor_of_feed) : executor(std::move(executor_of_feed)) {}
+
+  const Executor executor;
+  std::atomic<bool> changed{false};
+  SteadyTimer* timer = nullptr;  // used on `executor` only; null once the feed is gone
+};
+using ChangeWatcherPtr = std::shared_ptr<ChangeWatcher>;
 
 struct HeldLease {
   std::string token;
@@ -142,6 +154,11 @@ public:
   LeasePage list(const std::string& cursor, std::size_t limit);
   std::optional<LeaseInfo> force_release(const std::string& session);
 
+  // Every change of who holds or waits, from now on, sets the watcher's flag (as the Redis
+  // scripts publish on the events channel).
+  void add_change_watcher(ChangeWatcherPtr watcher);
+  void remove_change_watcher(const ChangeWatcher* watcher);
+
 private:
   // The session's state as of `now`; null when the table has none.
   SessionState* find(const std::string& session, Clock::time_point now);
@@ -149,8 +166,10 @@ private:
   AcquireAttempt grant(const LeaseRequest& request, SessionState& state, const WaiterPtr& caller,
                        Clock::time_point now);
   void forget_idle_sessions(Clock::time_point now);
+  void notify_change();  // with the mutex held
 
   std::mutex mutex_;
+  std::vector<ChangeWatcherPtr> change_watchers_;
   std::map<std::string, SessionState, std::less<>> sessions_;  // ordered: list() pages by id
   Clock::time_point last_sweep_ = Clock::now();
 };
@@ -188,6 +207,7 @@ AcquireAttempt MemoryLeaseTable::attempt(const LeaseRequest& request, const Wait
     caller->deadline = wait_deadline;
     state.line.push_back(caller);
     state.last_change = now;
+    notify_change();
     place = std::prev(state.line.end());
   }
   attempt.in_line = place != state.line.end();
@@ -204,6 +224,7 @@ AcquireAttempt MemoryLeaseTable::grant(const LeaseRequest& request, SessionState
   state.lease = HeldLease{caller->token, request.instance, request.request_id, request.route,
                           fence, now, now + request.ttl};
   state.last_change = now;
+  notify_change();
 
   AcquireAttempt attempt;
   attempt.result.status = AcquireStatus::acquired;
@@ -231,6 +252,7 @@ void MemoryLeaseTable::leave(const std::string& session, const WaiterPtr& caller
   const bool was_first = place == state.line.begin();
   state.line.erase(place);
   state.last_change = now;
+  notify_change();
   if (was_first && !state.lease && !state.line.empty()) wake_line(state);
 }
 
@@ -249,6 +271,7 @@ ReleaseStatus MemoryLeaseTable::release(const Lease& lease) {
   SessionState* state = find_held(lease, now);
   if (state == nullptr) return ReleaseStatus::not_held;
   end_lease(*state, now);
+  notify_change();
   return ReleaseStatus::released;
 }
 
@@ -286,7 +309,29 @@ std::optional<LeaseInfo> MemoryLeaseTable::force_release(const std::string& sess
   if (state == nullptr || !state->lease) return std::nullopt;
   LeaseInfo ended = describe(session, *state, now);
   end_lease(*state, now);
+  notify_change();
   return ended;
+}
+
+void MemoryLeaseTable::add_change_watcher(ChangeWatcherPtr watcher) {
+  std::lock_guard lock(mutex_);
+  change_watchers_.push_back(std::move(watcher));
+}
+
+void MemoryLeaseTable::remove_change_watcher(const ChangeWatcher* watcher) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(change_watchers_, [watcher](const ChangeWatcherPtr& each) { return each.get() == watcher; });
+}
+
+// Only the first change since a watcher last looked posts a wake-up: a burst of changes
+// costs its thread one.
+void MemoryLeaseTable::notify_change() {
+  for (const ChangeWatcherPtr& watcher : change_watchers_) {
+    if (watcher->changed.exchange(true)) continue;
+    net::post(watcher->executor, [watcher] {
+      if (watcher->timer != nullptr) watcher->timer->cancel();
+    });
+  }
 }
 
 SessionState* MemoryLeaseTable::find(const std::string& session, Clock::time_point now) {
@@ -360,6 +405,46 @@ private:
   bool in_line_ = false;
 };
 
+class MemoryLeaseChanges final : public LeaseChanges {
+public:
+  MemoryLeaseChanges(std::shared_ptr<MemoryLeaseTable> table, Executor executor)
+      : table_(std::move(table)), timer_(executor), watcher_(std::make_shared<ChangeWatcher>(executor)) {
+    watcher_->timer = &timer_;
+    table_->add_change_watcher(watcher_);
+  }
+
+  MemoryLeaseChanges(const MemoryLeaseChanges&) = delete;
+  MemoryLeaseChanges& operator=(const MemoryLeaseChanges&) = delete;
+
+  ~MemoryLeaseChanges() override {
+    watcher_->timer = nullptr;
+    table_->remove_change_watcher(watcher_.get());
+  }
+
+  Awaitable<bool> wait_until(Clock::time_point deadline) override {
+    for (;;) {
+      if (cancelled_) co_return false;
+      // Taken and cleared in one step: a change after it posts a new wake-up.
+      if (watcher_->changed.exchange(false)) co_return true;
+      if (Clock::now() >= deadline) co_return false;
+      timer_.expires_at(deadline);
+      boost::system::error_code woken;  // operation_aborted when woken: look again
+      co_await timer_.async_wait(net::redirect_error(use_awaitable, woken));
+    }
+  }
+
+  void cancel() override {
+    cancelled_ = true;
+    timer_.cancel();
+  }
+
+private:
+  std::shared_ptr<MemoryLeaseTable> table_;
+  SteadyTimer timer_;
+  ChangeWatcherPtr watcher_;
+  bool cancelled_ = false;
+};
+
 // A view of the shared table for one worker thread; waiters sleep and wake on it.
 class MemoryLeaseStore final : public LeaseStore {
 public:
@@ -402,6 +487,11 @@ public:
 
   Awaitable<std::optional<LeaseInfo>> force_release(std::string session) override {
     co_return table_->force_release(session);
+  }
+
+  Awaitable<LeaseChangesPtr> watch_changes() override {
+    LeaseChangesPtr changes = std::make_unique<MemoryLeaseChanges>(table_, executor_);
+    co_return changes;
   }
 
 private:

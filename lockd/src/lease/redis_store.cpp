@@ -83,6 +83,60 @@ std::string milliseconds_text(core::Duration duration) {
   return std::to_string(std::max<long long>(duration.count(), 0));
 }
 
+// The channel every lease script that changes who holds or waits publishes on.
+std::string events_channel(const std::string& prefix) { return prefix + ":events"; }
+
+// After a lost subscription, how soon a feed tries again while Redis cannot be reached.
+constexpr milliseconds resubscribe_min{100};
+constexpr milliseconds resubscribe_max{2000};
+
+// A LeaseChanges over the events channel. The store's Subscriber shares one SUBSCRIBE
+// among all the feeds of a thread.
+class RedisLeaseChanges final : public LeaseChanges {
+public:
+  RedisLeaseChanges(Executor executor, redis::Subscriber& subscriber, std::string channel,
+                    std::shared_ptr<redis::Subscriber::Watch> watch)
+      : subscriber_(subscriber), channel_(std::move(channel)), watch_(std::move(watch)), timer_(executor) {}
+
+  Awaitable<bool> wait_until(Clock::time_point deadline) override {
+    while (!cancelled_) {
+      if (watch_) {
+        if (co_await watch_->wait_until(deadline)) co_return !cancelled_;
+        if (cancelled_ || Clock::now() >= deadline) co_return false;
+        watch_.reset();  // the subscription was lost: subscribe again below
+      }
+      auto subscribed = co_await subscriber_.watch(channel_);
+      if (cancelled_) co_return false;
+      if (!subscribed.error) {
+        watch_ = std::move(subscribed.watch);
+        retry_delay_ = resubscribe_min;
+        co_return true;  // changes while it was lost went unseen: look again
+      }
+      if (Clock::now() >= deadline) co_return false;
+      // The Subscriber reconnects by itself; until then, try again with backoff.
+      timer_.expires_at(std::min(deadline, Clock::now() + retry_delay_));
+      retry_delay_ = std::min(retry_delay_ * 2, resubscribe_max);
+      beast::error_code ignored;
+      co_await timer_.async_wait(net::redirect_error(use_awaitable, ignored));
+    }
+    co_return false;
+  }
+
+  void cancel() override {
+    cancelled_ = true;
+    timer_.cancel();
+    if (watch_) watch_->interrupt();
+  }
+
+private:
+  redis::Subscriber& subscriber_;
+  std::string channel_;
+  std::shared_ptr<redis::Subscriber::Watch> watch_;  // null while not subscribed
+  SteadyTimer timer_;
+  milliseconds retry_delay_ = resubscribe_min;
+  bool cancelled_ = false;
+};
+
 // What one run of acquire.lua said.
 struct Attempt {
   enum class Outcome { acquired, waiting, full, failed };
@@ -100,6 +154,7 @@ public:
                   redis::ClientObserver* observer)
       : executor_(executor),
         prefix_(config.key_prefix),
+        events_(events_channel(prefix_)),
         client_(executor, client_options(config, instance_id, "baton", observer)),
         subscriber_(executor, client_options(config, instance_id, "baton-sub")) {
     client_.start();
@@ -146,7 +201,7 @@ public:
       const auto wake_at = std::min(deadline, Clock::now() + attempt.retry_after + milliseconds(1));
       co_await wait_for_release(watch, keys.channel, wake_at);
     }
-    co_await leave(keys, token);
+    co_await leave(keys, token, request.session);
     attempt.outcome = Attempt::Outcome::waiting;
     co_return finish(result_of(std::move(attempt)));
   }
@@ -162,7 +217,8 @@ public:
   Awaitable<ReleaseStatus> release(Lease lease) override {
     const SessionKeys keys(prefix_, lease.session);
     auto result = co_await client_.eval(lease_scripts().release, strings(keys.lease, keys.state, keys.queue),
-                                        strings(lease.token, keys.channel, milliseconds_text(state_ttl)));
+                                        strings(lease.token, keys.channel, milliseconds_text(state_ttl), events_,
+                                                lease.session));
     if (result.error) co_return ReleaseStatus::backend_down;
     co_return result.reply.integer == 1 ? ReleaseStatus::released : ReleaseStatus::not_held;
   }
@@ -194,9 +250,16 @@ public:
     const SessionKeys keys(prefix_, session);
     auto result = co_await client_.eval(lease_scripts().force_release,
                                         strings(keys.lease, keys.state, keys.queue),
-                                        strings(keys.channel, milliseconds_text(state_ttl)));
+                                        strings(keys.channel, milliseconds_text(state_ttl), events_, session));
     if (result.error || result.reply.elements.empty()) co_return std::nullopt;
     co_return lease_info(std::move(session), result.reply);
+  }
+
+  Awaitable<LeaseChangesPtr> watch_changes() override {
+    auto subscribed = co_await subscriber_.watch(events_);
+    LeaseChangesPtr changes =
+        std::make_unique<RedisLeaseChanges>(executor_, subscriber_, events_, std::move(subscribed.watch));
+    co_return changes;
   }
 
 private:
@@ -219,7 +282,7 @@ private:
         lease_scripts().acquire, strings(keys.lease, keys.state, keys.queue, keys.waits),
         strings(token, request.instance, request.request_id, request.route,
          milliseconds_text(request.ttl), milliseconds_text(wait),
-         std::to_string(request.max_waiters), milliseconds_text(state_ttl)));
+         std::to_string(request.max_waiters), milliseconds_text(state_ttl), events_, request.session));
     Attempt attempt;
     if (result.error) {
       attempt.error = result.error;
@@ -284,13 +347,14 @@ private:
     co_await timer.async_wait(net::redirect_error(use_awaitable, ignored));
   }
 
-  Awaitable<void> leave(const SessionKeys& keys, const std::string& token) {
+  Awaitable<void> leave(const SessionKeys& keys, const std::string& token, const std::string& session) {
     co_await client_.eval(lease_scripts().leave, strings(keys.lease, keys.queue, keys.waits),
-                          strings(token, keys.channel));
+                          strings(token, keys.channel, events_, session));
   }
 
   Executor executor_;
   std::string prefix_;
+  std::string events_;  // the events channel
   redis::Client client_;
   redis::Subscriber subscriber_;
 };

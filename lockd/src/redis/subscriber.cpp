@@ -47,15 +47,21 @@ public:
 
   Awaitable<bool> wait_until(Clock::time_point deadline) override {
     timer_.expires_at(deadline);
-    while (!signalled_ && !stale_) {
+    while (!signalled_ && !stale_ && !interrupted_) {
       beast::error_code error;
       co_await timer_.async_wait(net::redirect_error(use_awaitable, error));
       if (!error) break;  // the deadline; a cancellation is a wake-up
     }
     const bool signalled = signalled_;
     signalled_ = false;
-    stale_ = false;
+    if (!interrupted_) stale_ = false;  // else the next wait reports it
+    interrupted_ = false;
     co_return signalled;
+  }
+
+  void interrupt() override {
+    interrupted_ = true;
+    timer_.cancel();
   }
 
   // Until Redis confirms the SUBSCRIBE: success, Error::timeout, or Error::unreachable.
@@ -104,6 +110,7 @@ private:
   bool failed_ = false;     // the connection dropped before that
   bool signalled_ = false;  // a message came since the last wait
   bool stale_ = false;      // the subscription was lost (or restored) since the last wait
+  bool interrupted_ = false;  // interrupt() since the last wait
 };
 
 Awaitable<void> SubscriberState::run(std::shared_ptr<SubscriberState> self) {

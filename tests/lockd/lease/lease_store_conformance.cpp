@@ -497,6 +497,89 @@ void check_list_pages(StoreUnderTest& backend) {
   for (const auto& [session, lease] : held) CHECK(a.release(lease) == ReleaseStatus::released);
 }
 
+// --- changes --------------------------------------------------------------------------
+
+namespace {
+
+// A feed opened on an instance's thread, reachable from the test thread for cancel().
+struct OpenFeed {
+  LeaseChangesPtr changes;
+  std::promise<void> opened;
+};
+
+// Opens a feed, says so, and waits on it once for up to `limit`.
+Awaitable<bool> wait_on_feed(LeaseStore* store, std::shared_ptr<OpenFeed> feed,
+                             std::chrono::steady_clock::duration limit) {
+  feed->changes = co_await store->watch_changes();
+  feed->opened.set_value();
+  const bool changed = co_await feed->changes->wait_until(std::chrono::steady_clock::now() + limit);
+  feed->changes.reset();
+  co_return changed;
+}
+
+struct Woken {
+  bool changed = false;
+  std::chrono::steady_clock::duration after{};  // the change was made this long before
+};
+
+// Makes `change` on the test thread once a feed is open on `watcher`.
+template <class Change>
+Woken watch_while(Instance& watcher, std::chrono::steady_clock::duration limit, Change change) {
+  auto feed = std::make_shared<OpenFeed>();
+  auto opened = feed->opened.get_future();
+  auto waited = watcher.start([store = &watcher.store(), feed, limit] { return wait_on_feed(store, feed, limit); });
+  REQUIRE(opened.wait_for(result_limit) == std::future_status::ready);
+  const auto changed_at = std::chrono::steady_clock::now();
+  change();
+  const bool changed = get(std::move(waited));
+  return {changed, std::chrono::steady_clock::now() - changed_at};
+}
+
+}  // namespace
+
+void check_changes_wake_watchers(StoreUnderTest& backend) {
+  Instance a(backend, "instance-a");
+  Instance b(backend, "instance-b");
+  const std::string session = unique_session("changes");
+  // Far beyond a wake-up's time: a feed that sleeps until its deadline fails the case.
+  const auto limit = std::chrono::steady_clock::duration(10s);
+  const auto woken = [](const Woken& result) { return result.changed && result.after < 5s; };
+
+  // Nothing happens: the feed stays quiet. (One opened before the store's connection is up
+  // says "look again" once it is: what happened meanwhile went unseen.)
+  const bool quiet = !watch_while(a, 100ms, [] {}).changed || !watch_while(a, 100ms, [] {}).changed;
+  CHECK(quiet);
+
+  Lease held;
+  CHECK(woken(watch_while(a, limit, [&] { held = acquire_or_fail(b, b.request(session)); })));
+
+  // A caller joins the line on the other instance.
+  std::future<AcquireResult> waiter;
+  CHECK(woken(watch_while(a, limit, [&] { waiter = b.start_acquire(b.request(session, long_wait)); })));
+  wait_for_waiters(a, session, 1);
+
+  // The release hands the lease to the waiter.
+  CHECK(woken(watch_while(a, limit, [&] { CHECK(b.release(held) == ReleaseStatus::released); })));
+  const AcquireResult served = get(std::move(waiter));
+  REQUIRE(served.status == AcquireStatus::acquired);
+
+  // A caller whose wait runs out leaves the line.
+  CHECK(woken(watch_while(a, limit, [&] { CHECK(b.acquire(b.request(session, 200ms)).status == AcquireStatus::busy); })));
+
+  CHECK(woken(watch_while(a, limit, [&] { CHECK(b.force_release(session).has_value()); })));
+  CHECK(b.release(served.lease) == ReleaseStatus::not_held);
+
+  // cancel() ends a wait at once.
+  auto feed = std::make_shared<OpenFeed>();
+  auto opened = feed->opened.get_future();
+  auto waited = a.start([store = &a.store(), feed, limit] { return wait_on_feed(store, feed, limit); });
+  REQUIRE(opened.wait_for(result_limit) == std::future_status::ready);
+  const auto cancelled_at = std::chrono::steady_clock::now();
+  net::post(a.executor(), [feed] { feed->changes->cancel(); });
+  CHECK_FALSE(get(std::move(waited)));
+  CHECK(std::chrono::steady_clock::now() - cancelled_at < 5s);
+}
+
 // --- contention -----------------------------------------------------------------------
 
 namespace {

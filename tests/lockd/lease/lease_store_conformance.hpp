@@ -124,6 +124,7 @@ void check_lost_lease_stays_lost(StoreUnderTest& backend);
 void check_force_release(StoreUnderTest& backend);
 void check_list_pages(StoreUnderTest& backend);
 void check_mutual_exclusion_under_contention(StoreUnderTest& backend);
+void check_changes_wake_watchers(StoreUnderTest& backend);
 
 }  // namespace baton::lease::testing
 
@@ -171,6 +172,9 @@ BATON_LEASE_CONFORMANCE_CASE(baton_lease_list, "list pages through every held le
 BATON_LEASE_CONFORMANCE_CASE(baton_lease_exclusion,
                              "no overlap and increasing fences under contention from two instances",
                              check_mutual_exclusion_under_contention)
+BATON_LEASE_CONFORMANCE_CASE(baton_lease_changes,
+                             "a change of who holds or waits on another instance wakes a watcher at once",
+                             check_changes_wake_watchers)
 
 // The whole suite for `Backend` (a default-constructible StoreUnderTest), named `label`
 // in the test names. At global scope.
@@ -189,4 +193,5 @@ BATON_LEASE_CONFORMANCE_CASE(baton_lease_exclusion,
   TEST_CASE_TEMPLATE_INVOKE(baton_lease_lost, Backend);              \
   TEST_CASE_TEMPLATE_INVOKE(baton_lease_force, Backend);             \
   TEST_CASE_TEMPLATE_INVOKE(baton_lease_list, Backend);              \
-  TEST_CASE_TEMPLATE_INVOKE(baton_lease_exclusion, Backend)
+  TEST_CASE_TEMPLATE_INVOKE(baton_lease_exclusion, Backend);         \
+  TEST_CASE_TEMPLATE_INVOKE(baton_lease_changes, Backend)

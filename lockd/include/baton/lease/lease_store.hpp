@@ -86,6 +86,28 @@ struct LeasePage {
   std::string next_cursor;  // empty at the end
 };
 
+// A wake-up for whoever shows leases: something changed in who holds or waits for some
+// session, on any instance sharing the store. It says nothing about what: list again to
+// see. Used on the thread of the store that opened it, and not beyond that store's life.
+class LeaseChanges {
+public:
+  virtual ~LeaseChanges() = default;
+
+  // True as soon as a lease was taken, released or forced away, or a caller joined or
+  // left a session's line, since the feed opened or the last wait returned; true too
+  // when changes may have been missed (the store's connection was lost, and is back).
+  // False at `deadline`, and at once after cancel(). A lease that ends by its TTL is no
+  // change: a watcher that shows TTLs looks again when the earliest one runs out. One
+  // wait at a time.
+  virtual Awaitable<bool> wait_until(Clock::time_point deadline) = 0;
+
+  // Ends the wait in progress, and every later one, at once with false: the watcher is
+  // done. Wait for the wait to return before destroying the feed.
+  virtual void cancel() = 0;
+};
+
+using LeaseChangesPtr = std::unique_ptr<LeaseChanges>;
+
 class LeaseStore {
 public:
   virtual ~LeaseStore() = default;
@@ -108,6 +130,11 @@ public:
 
   // Ends whatever lease the session has (admin). Returns what was ended, if anything.
   virtual Awaitable<std::optional<LeaseInfo>> force_release(std::string session) = 0;
+
+  // A feed of changes to every session's lease, for views that stay up to date without
+  // polling. Open it before the first list(): changes after this returns are reported.
+  // (If the store cannot be reached now, the first wait that reaches it returns true.)
+  virtual Awaitable<LeaseChangesPtr> watch_changes() = 0;
 };
 
 using LeaseStorePtr = std::unique_ptr<LeaseStore>;

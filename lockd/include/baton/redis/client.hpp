@@ -133,6 +133,9 @@ public:
     // last wait, and once more when it is back: the caller then retries on its own. One
     // wait at a time per Watch.
     virtual Awaitable<bool> wait_until(std::chrono::steady_clock::time_point deadline) = 0;
+    // Ends the wait in progress, or else the next one, at once; it returns whether a
+    // message arrived meanwhile.
+    virtual void interrupt() = 0;
   };
 
   struct WatchResult {

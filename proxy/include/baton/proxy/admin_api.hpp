@@ -1,6 +1,8 @@
 // baton-proxy's admin API apart from sockets: one request in, one response out.
 //
-//   GET    /leases?cursor=&limit=&scope=   held leases of every baton on the store, paged
+//   GET    /leases?cursor=&limit=&scope=   held leases of every baton on the store, paged;
+//                                          Accept: text/html, the live page (admin_page.hpp);
+//                                          Accept: text/event-stream, the live feed (lease_stream.hpp)
 //   GET    /leases/{sid}                   one session's lease; 404 when it is free
 //   DELETE /leases/{sid}?reason=           force release, written to the log as an audit line
 //   GET    /metrics                        Prometheus text format 0.0.4
@@ -12,11 +14,14 @@
 // then a route table hands the request to its handler. Handlers act through
 // AdminBackend, which the server implements with real I/O and tests with fakes. Every
 // error body is the proxy's {"error", "message", "request_id"} (error_response.hpp).
+// A handler answers with a whole response, or with a head and a stream that the server
+// writes as it is produced (admin_stream.hpp).
 #pragma once
 
 #include "baton/core/asio.hpp"
 #include "baton/lease/lease_store.hpp"
 #include "baton/proxy/admin_auth.hpp"
+#include "baton/proxy/admin_stream.hpp"
 #include "baton/proxy/request_id.hpp"
 
 #include <cstddef>
@@ -29,10 +34,22 @@ namespace baton::proxy {
 inline constexpr std::size_t default_lease_limit = 100;  // GET /leases without limit=
 inline constexpr std::size_t max_lease_limit = 1000;
 inline constexpr std::size_t max_reason_length = 256;  // ?reason=, as audit lines quote it
+inline constexpr std::size_t max_lease_streams = 16;   // open at once per process; beyond: 503
 
 inline constexpr std::string_view prometheus_content_type = "text/plain; version=0.0.4";
 
 using AdminResponse = http::response<http::string_body>;
+
+// What a handler answers: a whole response, or the head of a stream and the stream.
+struct AdminReply {
+  AdminReply() = default;
+  // Implicit, so that a handler co_returns a whole response as it is.
+  AdminReply(AdminResponse whole) : response(std::move(whole)) {}
+  AdminReply(AdminResponse head, AdminStreamPtr body) : response(std::move(head)), stream(std::move(body)) {}
+
+  AdminResponse response;  // with `stream`: status and fields only, no body
+  AdminStreamPtr stream;   // null for a whole response
+};
 
 // One check of GET /readyz.
 struct DependencyCheck {
@@ -59,6 +76,8 @@ public:
   virtual void start_drain() = 0;
   // An operator's DELETE ended a lease (for metrics).
   virtual void lease_force_released() {}
+  // Bounds the lease streams open at once (max_lease_streams).
+  virtual StreamSlots& stream_slots() = 0;
 };
 
 struct QueryParameter {
@@ -72,6 +91,7 @@ struct AdminRequest {
   std::string target;
   std::string authorization;  // the Authorization field; empty when absent
   std::string accept;         // the Accept field, for handlers that offer more than JSON
+  std::string fetch_site;     // Sec-Fetch-Site, sent by browsers; empty when absent
   std::string peer;           // the client's address and port, for audit lines
 };
 
@@ -85,7 +105,7 @@ struct AdminCall {
 };
 
 // A handler: a coroutine function (arguments by value, nothing captured).
-using AdminHandler = Awaitable<AdminResponse> (*)(AdminBackend& backend, AdminCall call);
+using AdminHandler = Awaitable<AdminReply> (*)(AdminBackend& backend, AdminCall call);
 
 // One row of the route table. `path` is literal segments and "{name}" placeholders,
 // each matching one whole segment: "/leases/{sid}".
@@ -106,7 +126,7 @@ public:
 
   // Runs on the admin thread, one call at a time per connection; answers everything a
   // client may send, with an error response where needed.
-  Awaitable<AdminResponse> handle(AdminRequest request);
+  Awaitable<AdminReply> handle(AdminRequest request);
 
   // The answer to a request that cannot be read (408, 413, 431, 400): no route saw it.
   AdminResponse unreadable(http::status status, std::string_view code, std::string_view message);
@@ -130,6 +150,10 @@ private:
 AdminResponse json_response(const AdminCall& call, http::status status, std::string body);
 AdminResponse error_response(const AdminCall& call, http::status status, std::string_view code,
                              std::string_view message);
+
+// True when an Accept field lists `media_type` itself ("text/html", any case) with a
+// quality above 0. Wildcards ("*/*", "text/*") do not count: they get the default, JSON.
+bool accepts_media_type(std::string_view accept, std::string_view media_type);
 
 // Text that a client sent, made safe to quote in a message or a log line: printable
 // ASCII ('?' for anything else), at most `max_length` characters, then "...".

@@ -1,8 +1,9 @@
 // baton-proxy's admin listener (admin.listen): HTTP/1.1 with keep-alive, on a thread
 // and io_context of its own, so that neither a busy worker delays an operator nor an
 // operator a worker. The API is admin_api.hpp; this is its socket side: small bounded
-// requests with a timeout on every read and write, its own lease store from the
-// server's factory, and the readiness checks (a Redis PING, a TCP connection to the
+// requests with a timeout on every read and write, streamed responses (admin_stream.hpp:
+// chunked, ended when the client leaves or the server stops), its own lease store from
+// the server's factory, and the readiness checks (a Redis PING, a TCP connection to the
 // engine).
 #pragma once
 
