@@ -8,6 +8,9 @@
 
 #include <doctest/doctest.h>
 
+#include <functional>
+#include <optional>
+
 namespace baton::test {
 namespace {
 
@@ -38,6 +41,18 @@ ParsedMetrics scrape(const BatonProxy& proxy) {
   return parse_prometheus_text(response.body());
 }
 
+// The first scrape for which `ready` holds: a request is counted just after its answer
+// went out, so a scrape right after the client has it may come too early.
+ParsedMetrics scrape_when(const BatonProxy& proxy, const std::function<bool(const ParsedMetrics&)>& ready) {
+  std::optional<ParsedMetrics> last;
+  const bool seen = wait_until(5s, [&] {
+    last = scrape(proxy);
+    return ready(*last);
+  });
+  CHECK_MESSAGE(seen, "the metrics never reached the expected state");
+  return std::move(*last);
+}
+
 Request chat(std::string target, const std::string& session) {
   auto request = make_request(http::verb::get, std::move(target));
   request.set("X-Session-Id", session);
@@ -66,7 +81,9 @@ TEST_SUITE("metrics") {
       HttpClient client(proxy.port());
       CHECK(client.request(chat("/sse?events=2", "metered")).result() == http::status::ok);
     }
-    const auto after_leased = scrape(proxy);
+    const auto after_leased = scrape_when(proxy, [&](const ParsedMetrics& now) {
+      return now.value("baton_requests_total", chat_2xx) > start.value("baton_requests_total", chat_2xx);
+    });
     CHECK(after_leased.value("baton_requests_total", chat_2xx) == start.value("baton_requests_total", chat_2xx) + 1);
     CHECK(after_leased.value("baton_lease_acquisitions_total", acquired) ==
           start.value("baton_lease_acquisitions_total", acquired) + 1);
@@ -87,7 +104,9 @@ TEST_SUITE("metrics") {
       HttpClient client(proxy.port());
       CHECK(client.request(chat("/sse?events=1", "stuck")).result() == http::status::conflict);
     }
-    const auto after_busy = scrape(proxy);
+    const auto after_busy = scrape_when(proxy, [&](const ParsedMetrics& now) {
+      return now.value("baton_requests_total", chat_4xx) > start.value("baton_requests_total", chat_4xx);
+    });
     CHECK(after_busy.value("baton_leases_held") == 1);
     CHECK(after_busy.value("baton_sse_streams_active") == 1);
     CHECK(after_busy.value("baton_lease_acquisitions_total", busy) ==
