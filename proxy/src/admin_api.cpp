@@ -295,7 +295,7 @@ Awaitable<AdminReply> show_readiness(AdminBackend& backend, AdminCall call) {
   checks = co_await backend.check_dependencies();
   std::string failed;
   for (const auto& check : checks) {
-    if (!check.problem.empty()) failed.append(failed.empty() ? "" : "; ").append(check.name + ": " + check.problem);
+    if (check.decides_readiness && !check.problem.empty()) failed.append(failed.empty() ? "" : "; ").append(check.name + ": " + check.problem);
   }
   const bool ready = failed.empty();
   std::string body = readiness_json(ready ? "ready" : "not_ready", checks, failed, call.request_id);

@@ -115,6 +115,7 @@ private:
   std::string instance_id_;
   std::vector<tcp::endpoint> engine_;
   core::Duration engine_timeout_;
+  bool redis_decides_readiness_;  // false with on_backend_down: fail_open
   const core::metrics::Registry& metrics_;
   std::function<void()> on_forced_release_;
   lease::LeaseStorePtr store_;
@@ -320,6 +321,7 @@ AdminServer::Impl::Impl(const core::Config& config, std::vector<tcp::endpoint> e
       instance_id_(config.instance_id),
       engine_(std::move(engine)),
       engine_timeout_(std::min(config.upstream.connect_timeout, check_timeout)),
+      redis_decides_readiness_(config.lease.on_backend_down == core::BackendDownPolicy::fail_closed),
       metrics_(metrics),
       on_forced_release_(std::move(on_forced_release)),
       store_(stores.create(io_.get_executor())),
@@ -383,7 +385,7 @@ Awaitable<std::vector<DependencyCheck>> AdminServer::Impl::check_dependencies() 
   std::vector<DependencyCheck> checks;
   if (redis_) {
     std::string problem = co_await redis_problem();
-    checks.push_back({"redis", std::move(problem)});
+    checks.push_back({"redis", std::move(problem), redis_decides_readiness_});
   }
   std::string problem = co_await engine_problem();
   checks.push_back({"engine", std::move(problem)});

@@ -372,6 +372,23 @@ TEST_SUITE("admin listener") {
     CHECK(wait_until(10s, [&] { return readiness(proxy) == http::status::ok; }));
   }
 
+  TEST_CASE("readyz with on_backend_down: fail_open stays 200 without Redis and reports it") {
+    RedisServer redis;
+    TestEngine engine;
+    auto settings = leased(engine.port(), redis, "baton-a");
+    settings.lease_extra = "  on_backend_down: fail_open\n";
+    BatonProxy proxy(settings);
+    wait_until_ready(proxy);
+
+    redis.stop();
+    REQUIRE(wait_until(10s, [&] {
+      return text_at(json_of(admin_get(proxy, "/readyz"))["checks"], "redis") != "ok";
+    }));
+    const auto response = admin_get(proxy, "/readyz");
+    CHECK(response.result() == http::status::ok);
+    CHECK(text_at(json_of(response), "status") == "ready");
+  }
+
   TEST_CASE("readyz: 503 naming the engine while it does not accept connections") {
     // A plain listener as the engine, opened only after baton-proxy has started: a child
     // process inherits the test's sockets, and would keep an engine's port accepting.

@@ -55,6 +55,9 @@ struct AdminReply {
 struct DependencyCheck {
   std::string name;     // "redis", "engine"
   std::string problem;  // empty when it passed
+  // A check that does not decide readiness is still shown: with on_backend_down:
+  // fail_open, requests go on without Redis, so the pod stays in the Service.
+  bool decides_readiness = true;
 };
 
 // What the API acts on: the server's lease store, dependencies, metrics and drain. Its
