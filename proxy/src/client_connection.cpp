@@ -6,6 +6,7 @@
 #include "baton/proxy/worker.hpp"
 
 #include <limits>
+#include <optional>
 
 namespace baton::proxy {
 namespace {
@@ -15,11 +16,19 @@ constexpr auto lingering_time = std::chrono::seconds(2);
 constexpr unsigned client_closed_request = 499;
 constexpr std::size_t lingering_bytes = 256 * 1024;
 
+const ErrorReply obs_fold{http::status::bad_request, "bad_request",
+                         "obsolete line folding (a field line starting with a space or tab) is not accepted"};
+
 // What a client hears when its request head cannot be read.
-ErrorReply reply_for_read_error(const beast::error_code& error) {
+ErrorReply reply_for_read_error(const HeadRead& head) {
+  const auto& error = head.error;
   if (error == beast::error::timeout) {
     return {http::status::request_timeout, "request_timeout",
             "the request head did not arrive in time"};
+  }
+  if (head.line_too_long) {
+    return {http::status::uri_too_long, "uri_too_long",
+            "the request line is larger than client.max_header_size"};
   }
   if (error == http::error::header_limit || error == http::error::buffer_overflow) {
     return {http::status::request_header_fields_too_large, "header_too_large",
@@ -29,8 +38,70 @@ ErrorReply reply_for_read_error(const beast::error_code& error) {
     return {http::status::payload_too_large, "body_too_large",
             "the request body is larger than client.max_body_size"};
   }
+  if (head.version_refused) {
+    return {http::status::http_version_not_supported, "http_version_not_supported",
+            "only HTTP/1.0 and HTTP/1.1 are served"};
+  }
   return {http::status::bad_request, "bad_request", "the request is not valid HTTP/1.1"};
 }
+
+std::optional<ErrorReply> reply_for(HeadFault fault) {
+  switch (fault) {
+    case HeadFault::none:
+      return std::nullopt;
+    case HeadFault::length_and_encoding:
+      return ErrorReply{http::status::bad_request, "bad_request",
+                        "Content-Length and Transfer-Encoding together are refused (request smuggling)"};
+    case HeadFault::encoding_in_http10:
+      return ErrorReply{http::status::bad_request, "bad_request",
+                        "Transfer-Encoding is not allowed in an HTTP/1.0 request"};
+    case HeadFault::repeated_length:
+      return ErrorReply{http::status::bad_request, "bad_request", "Content-Length must be one field with one value"};
+    case HeadFault::chunked_not_final:
+      return ErrorReply{http::status::bad_request, "bad_request",
+                        "Transfer-Encoding must end with chunked, once: the body length is unknown"};
+    case HeadFault::framing_lookalike:
+      return ErrorReply{http::status::bad_request, "bad_request",
+                        "Content_Length and Transfer_Encoding are refused: some servers read them as framing"};
+    case HeadFault::unknown_transfer_coding:
+      return ErrorReply{http::status::not_implemented, "unsupported_transfer_coding",
+                        "only the chunked transfer coding is supported"};
+    case HeadFault::missing_host:
+      return ErrorReply{http::status::bad_request, "bad_request", "an HTTP/1.1 request needs a Host field"};
+    case HeadFault::duplicate_host:
+      return ErrorReply{http::status::bad_request, "bad_request", "more than one Host field"};
+    case HeadFault::bad_host:
+      return ErrorReply{http::status::bad_request, "bad_request", "the Host field is not a host and port"};
+  }
+  return std::nullopt;
+}
+
+// Why baton answers a request head itself and closes, if it does.
+std::optional<ErrorReply> refusal_of(const HeadRead& head, const RequestHeader& request) {
+  if (head.error) return reply_for_read_error(head);
+  if (head.folded) return obs_fold;
+  return reply_for(check_request_head(request));
+}
+
+std::string_view bytes_of(const beast::flat_buffer& buffer) {
+  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
+}
+
+// RFC 9110 2.5: a request of a later HTTP/1 minor version is served as the highest one
+// this server conforms to, HTTP/1.1. Beast refuses it, so the digit in the buffered
+// request line is rewritten before it is parsed again (a refused request line leaves
+// Beast's parser as it was). False when the line is not one of those.
+bool serve_as_http11(beast::flat_buffer& buffer) {
+  const auto version = request_line_version(bytes_of(buffer));
+  if (!version || version->major != 1 || version->minor < 2) return false;
+  static_cast<char*>(buffer.data().data())[version->minor_at] = '1';
+  return true;
+}
+
+// The request head, then chunk size lines and trailer fields, gather in the connection's
+// input buffer. Bounded, or a trailer section that never ends would grow it for ever;
+// the head alone is held to max_header_size by the parser.
+std::size_t input_limit(const core::ClientConfig& client) { return client.max_header_size + 64 * 1024; }
 
 bool client_went_away(const beast::error_code& error) {
   return error == http::error::end_of_stream || error == net::error::eof ||
@@ -46,7 +117,9 @@ std::string peer_address(const TcpSocket& socket) {
 }  // namespace
 
 ClientConnection::ClientConnection(Worker& worker, TcpSocket socket)
-    : worker_(worker), client_{core::TimedSocket(std::move(socket)), {}, {}, {}, {}} {
+    : worker_(worker),
+      client_{core::TimedSocket(std::move(socket)), beast::flat_buffer(input_limit(worker.config().client)), {},
+              {}, {}} {
   client_.address = peer_address(client_.stream.socket());
   worker_.connection_opened();
 }
@@ -90,41 +163,24 @@ Awaitable<bool> ClientConnection::serve_request() {
   record.start_time = std::chrono::system_clock::now();
   record.started = RequestRecord::Clock::now();
   RequestParser parser;
-  parser.header_limit(static_cast<std::uint32_t>(
-      std::min<std::size_t>(limits.max_header_size, std::numeric_limits<std::uint32_t>::max())));
   parser.body_limit(limits.max_body_size);
 
   client_.stream.expires_after(limits.header_timeout);
-  beast::error_code error;
-  co_await http::async_read_header(client_.stream, client_.buffer, parser,
-                                   net::redirect_error(use_awaitable, error));
-  error = client_.stream.outcome(error);
-  if (error) {
-    if (client_went_away(error)) co_return false;
-    const RequestId request_id = worker_.request_ids().next();
-    record.request_id = request_id;
-    const ErrorReply reply = reply_for_read_error(error);
-    const bool replied = co_await reply_error(reply, record);
-    request_done(record);
-    if (replied) co_await lingering_close();
-    co_return false;
-  }
+  const HeadRead head = co_await read_head(parser);
+  if (head.error && client_went_away(head.error)) co_return false;
 
-  auto& request = parser.get();
-  auto client_id = request["X-Request-Id"];
-  const RequestId request_id = is_valid_request_id(client_id) ? RequestId(client_id)
-                                                              : worker_.request_ids().next();
-  record.request_id = request_id;
-  record.method = request.method_string();
-  record.path = request_path(request.target());
-  if (request.version() != 10 && request.version() != 11) {
-    const ErrorReply unsupported{http::status::http_version_not_supported, "http_version_not_supported",
-                                 "only HTTP/1.0 and HTTP/1.1 are served"};
-    const bool replied = co_await reply_error(unsupported, record);
-    request_done(record);
-    if (replied) co_await lingering_close();
-    co_return false;
+  RequestId request_id;
+  if (head.error) {
+    request_id = worker_.request_ids().next();
+  } else {
+    const auto& request = parser.get();
+    auto client_id = request["X-Request-Id"];
+    request_id = is_valid_request_id(client_id) ? RequestId(client_id) : worker_.request_ids().next();
+    record.method = request.method_string();
+    record.path = request_path(request.target());
   }
+  record.request_id = request_id;
+  if (auto refusal = refusal_of(head, parser.get())) co_return co_await refuse(*refusal, record);
 
   // The exchange outlives the log line: the record's route name belongs to its rules.
   Exchange exchange(worker_, client_, parser, request_id, record);
@@ -134,6 +190,53 @@ Awaitable<bool> ClientConnection::serve_request() {
   request_done(record);
   if (replied) co_await lingering_close();
   co_return result.keep_alive;
+}
+
+Awaitable<HeadRead> ClientConnection::read_head(RequestParser& parser) {
+  const auto limit = static_cast<std::uint32_t>(std::min<std::size_t>(
+      worker_.config().client.max_header_size, std::numeric_limits<std::uint32_t>::max()));
+  auto& buffer = client_.buffer;
+  HeadRead head;
+  // Beast consumes the request line as soon as it is whole, then whole field lines (so a
+  // fold never straddles two pieces), and applies its header limit to what is left
+  // each time: the limit shrinks by what it consumed, to hold for the whole head.
+  std::uint32_t consumed = 0;
+  for (;;) {
+    if (buffer.size() > 0) {
+      parser.header_limit(limit - consumed);
+      const std::size_t used = parser.put(buffer.data(), head.error);
+      head.folded = head.folded || has_obs_fold(bytes_of(buffer).substr(0, used));
+      consumed += static_cast<std::uint32_t>(used);
+      buffer.consume(used);
+      if (head.error == http::error::bad_version && consumed == 0 && serve_as_http11(buffer)) continue;
+      if (head.error == http::error::need_more && consumed >= limit) head.error = http::error::header_limit;
+      if (head.error != http::error::need_more) break;
+    }
+    const std::size_t n = co_await client_.stream.async_read_some(
+        buffer.prepare(beast::read_size(buffer, 65536)), net::redirect_error(use_awaitable, head.error));
+    buffer.commit(n);
+    head.error = client_.stream.outcome(head.error);
+    if (head.error == net::error::eof) {
+      head.error = parser.got_some() ? http::error::partial_message : http::error::end_of_stream;
+    }
+    if (head.error) break;
+  }
+  // Beast may wait for the whole head before it parses the request line, so the line
+  // is too long only if it does not end within the limit.
+  head.line_too_long = head.error == http::error::header_limit && consumed == 0 &&
+                       bytes_of(buffer).substr(0, limit).find('\n') == std::string_view::npos;
+  if (head.error == http::error::bad_version && consumed == 0) {
+    const auto version = request_line_version(bytes_of(buffer));
+    head.version_refused = version && version->major != 1;
+  }
+  co_return head;
+}
+
+Awaitable<bool> ClientConnection::refuse(const ErrorReply& reply, RequestRecord& record) {
+  const bool replied = co_await reply_error(reply, record);
+  request_done(record);
+  if (replied) co_await lingering_close();
+  co_return false;
 }
 
 void ClientConnection::request_done(RequestRecord& record) {

@@ -25,6 +25,15 @@ const ErrorReply body_timeout{http::status::request_timeout, "request_timeout",
                               "the request body did not arrive in time"};
 const ErrorReply bad_body{http::status::bad_request, "bad_request",
                           "the request body is not valid HTTP/1.1 framing"};
+const ErrorReply trailer_too_large{http::status::request_header_fields_too_large, "header_too_large",
+                                   "the request's trailer fields are larger than client.max_header_size"};
+
+// What a client hears when its body cannot be read (timeouts aside).
+const ErrorReply& body_fault(const beast::error_code& error) {
+  if (error == http::error::body_limit) return body_too_large;
+  if (error == http::error::buffer_overflow || error == http::error::header_limit) return trailer_too_large;
+  return bad_body;
+}
 const ErrorReply session_body_too_large{
     http::status::payload_too_large, "body_too_large",
     "the session id is looked for in the body, which is larger than session.max_json_body"};
@@ -154,8 +163,7 @@ Awaitable<std::optional<ErrorReply>> Exchange::read_body_for_id() {
     auto read = co_await read_body_piece(client_.stream, client_.buffer, request_,
                                          client_.relay_buffer, worker_.config().client.idle_timeout);
     if (read.error == beast::error::timeout) co_return body_timeout;
-    if (read.error == http::error::body_limit) co_return body_too_large;
-    if (read.error) co_return bad_body;
+    if (read.error) co_return body_fault(read.error);
     record_.bytes_in += read.data.size();
     if (body_for_id_.size() + read.data.size() > limit) co_return session_body_too_large;
     body_for_id_.append(read.data);
@@ -178,13 +186,12 @@ Awaitable<Exchange::Attempt> Exchange::send_request(UpstreamConnection& upstream
     if (piece.empty() && !request_.is_done()) {
       auto read = co_await read_body_piece(client_.stream, client_.buffer, request_,
                                            client_.relay_buffer, config.client.idle_timeout);
-      if (read.error == http::error::body_limit) co_return Attempt{Attempt::Fault::client_body, body_too_large};
       if (read.error == beast::error::timeout) co_return Attempt{Attempt::Fault::client_body, body_timeout};
       if (read.error == http::error::end_of_stream || read.error == net::error::eof ||
           read.error == net::error::connection_reset) {
         co_return Attempt{Attempt::Fault::client_gone};
       }
-      if (read.error) co_return Attempt{Attempt::Fault::client_body, bad_body};
+      if (read.error) co_return Attempt{Attempt::Fault::client_body, body_fault(read.error)};
       record_.bytes_in += read.data.size();
       piece = read.data;
     }

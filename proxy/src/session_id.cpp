@@ -1,5 +1,6 @@
 #include "baton/proxy/session_id.hpp"
 
+#include "baton/lease/lease_store.hpp"
 #include "baton/proxy/routes.hpp"
 
 #include <rapidjson/document.h>
@@ -23,6 +24,7 @@ struct SessionIdExtractor::Source {
 namespace {
 
 constexpr std::string_view pattern_mismatch = "does not match session.pattern";
+constexpr std::string_view not_a_store_key = "is not 1 to 128 of A-Z a-z 0-9 . _ : @ = + / -";
 constexpr std::string_view malformed_escape = "malformed percent-encoding";
 constexpr std::string_view not_string_or_integer = "JSON value is not a string or an integer";
 
@@ -196,9 +198,15 @@ SessionIdExtractor::~SessionIdExtractor() = default;
 SessionIdExtractor::SessionIdExtractor(SessionIdExtractor&&) noexcept = default;
 SessionIdExtractor& SessionIdExtractor::operator=(SessionIdExtractor&&) noexcept = default;
 
-bool SessionIdExtractor::is_valid_id(std::string_view id) const {
-  if (default_pattern_) return matches_default_pattern(id);
-  return std::regex_match(id.begin(), id.end(), pattern_);
+bool SessionIdExtractor::is_valid_id(std::string_view id) const { return refusal(id).empty(); }
+
+std::string_view SessionIdExtractor::refusal(std::string_view id) const {
+  if (default_pattern_) return matches_default_pattern(id) ? std::string_view{} : pattern_mismatch;
+  // A pattern wider than the store's alphabet must still keep globs, braces (Redis Cluster
+  // hash tags) and control characters out of keys. Checked first, it also keeps long
+  // values away from the regex.
+  if (!lease::is_valid_session_id(id)) return not_a_store_key;
+  return std::regex_match(id.begin(), id.end(), pattern_) ? std::string_view{} : pattern_mismatch;
 }
 
 SessionIdResult SessionIdExtractor::extract(const RequestHeader& request, std::string_view body) const {
@@ -228,7 +236,7 @@ SessionIdResult SessionIdExtractor::from_source(const Source& source, const Requ
 
 SessionIdResult SessionIdExtractor::checked(const Source& source, std::string_view id) const {
   if (id.empty()) return {};
-  if (!is_valid_id(id)) return invalid(source, pattern_mismatch);
+  if (const auto reason = refusal(id); !reason.empty()) return invalid(source, reason);
   return found(source, std::string(id));
 }
 
@@ -237,7 +245,7 @@ SessionIdResult SessionIdExtractor::decoded(const Source& source, std::string_vi
   if (encoded.empty()) return {};
   std::string id;
   if (!percent_decode(encoded, plus_as_space, id)) return invalid(source, malformed_escape);
-  if (!is_valid_id(id)) return invalid(source, pattern_mismatch);
+  if (const auto reason = refusal(id); !reason.empty()) return invalid(source, reason);
   return found(source, std::move(id));
 }
 

@@ -254,4 +254,79 @@ TEST_SUITE("headers") {
     CHECK_FALSE(response_has_body(http::verb::get, 204));
     CHECK_FALSE(response_has_body(http::verb::get, 304));
   }
+
+  TEST_CASE("a Connection field naming Content-Length or Host strips neither, either way") {
+    auto request = request_with({{"Host", "a"},
+                                 {"Content-Length", "5"},
+                                 {"Connection", "Content-Length, host, X-Secret"},
+                                 {"X-Secret", "1"}});
+    CHECK_FALSE(is_hop_by_hop(request, "content-length"));
+    CHECK_FALSE(is_hop_by_hop(request, "Host"));
+    auto sent = forwarded(request);
+    CHECK(values_of(sent, "Content-Length") == std::vector<std::string>{"5"});
+    CHECK(values_of(sent, "Host") == std::vector<std::string>{"a"});
+    CHECK_FALSE(has(sent, "X-Secret"));
+    auto response = response_with({{"Content-Length", "7"}, {"Connection", "content-length"}});
+    CHECK(values_of(relayed(response, {"rid-1"}), "Content-Length") == std::vector<std::string>{"7"});
+  }
+
+  TEST_CASE("request heads baton refuses to forward: framing, then Host") {
+    const auto fault = [](std::initializer_list<std::pair<std::string_view, std::string_view>> fields,
+                          unsigned version = 11) {
+      auto request = request_with(fields);
+      request.version(version);
+      return check_request_head(request);
+    };
+    CHECK(fault({{"Host", "a"}}) == HeadFault::none);
+    CHECK(fault({{"Host", "a"}, {"Transfer-Encoding", "chunked"}}) == HeadFault::none);
+    CHECK(fault({{"Host", "a"}, {"Transfer-Encoding", " , Chunked"}}) == HeadFault::none);
+    CHECK(fault({{"Host", "a"}, {"Transfer-Encoding", "gzip"}, {"Content-Length", "5"}}) ==
+          HeadFault::length_and_encoding);
+    CHECK(fault({{"Host", "a"}, {"Transfer-Encoding", "chunked"}}, 10) == HeadFault::encoding_in_http10);
+    CHECK(fault({{"Host", "a"}, {"Content-Length", "5"}}) == HeadFault::none);
+    CHECK(fault({{"Host", "a"}, {"Content-Length", "5"}, {"Content-Length", "5"}}) == HeadFault::repeated_length);
+    CHECK(fault({{"Host", "a"}, {"Content-Length", "5, 5"}}) == HeadFault::repeated_length);
+    for (std::string_view value : {"gzip", "identity", "xchunked", "chunked, gzip", "chunked, chunked",
+                                   "chunked;x=1", ""}) {
+      CAPTURE(value);
+      CHECK(fault({{"Host", "a"}, {"Transfer-Encoding", value}}) == HeadFault::chunked_not_final);
+    }
+    CHECK(fault({{"Host", "a"}, {"Transfer-Encoding", "gzip, chunked"}}) == HeadFault::unknown_transfer_coding);
+    CHECK(fault({{"Host", "a"}, {"Transfer-Encoding", "gzip"}, {"Transfer-Encoding", "chunked"}}) ==
+          HeadFault::unknown_transfer_coding);
+    CHECK(fault({{"Host", "a"}, {"Transfer_Encoding", "chunked"}}) == HeadFault::framing_lookalike);
+    CHECK(fault({{"Host", "a"}, {"content_LENGTH", "5"}}) == HeadFault::framing_lookalike);
+    CHECK(fault({{"Host", "a"}, {"X_Content_Length", "5"}}) == HeadFault::none);
+    CHECK(fault({}) == HeadFault::missing_host);
+    CHECK(fault({}, 10) == HeadFault::none);
+    CHECK(fault({{"Host", "a"}, {"Host", "a"}}) == HeadFault::duplicate_host);
+    CHECK(fault({{"Host", "[::1]:8080"}}) == HeadFault::none);
+    CHECK(fault({{"Host", ""}}) == HeadFault::none);  // allowed when the target has no authority
+    for (std::string_view value : {"a b", "a/b", "a@b", "a\"b", "a{b}"}) {
+      CAPTURE(value);
+      CHECK(fault({{"Host", value}}) == HeadFault::bad_host);
+    }
+  }
+
+  TEST_CASE("obs-fold is a line break followed by a space or a tab") {
+    CHECK_FALSE(has_obs_fold("GET / HTTP/1.1\r\nHost: a\r\nX: b c\r\n\r\n"));
+    CHECK(has_obs_fold("GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n"));
+    CHECK(has_obs_fold("X: b\r\n\tc\r\n"));
+    CHECK_FALSE(has_obs_fold("X: b\r\n"));
+  }
+
+  TEST_CASE("the version of a request line, whole or still arriving") {
+    const auto version = request_line_version("GET /a?b HTTP/2.0\r\nHost: a\r\n");
+    REQUIRE(version.has_value());
+    CHECK(version->major == 2);
+    CHECK(version->minor == 0);
+    CHECK(version->minor_at == std::string_view("GET /a?b HTTP/2.").size());
+    CHECK(request_line_version("PRI * HTTP/3.0")->major == 3);
+    CHECK(request_line_version("GET / HTTP/1.2\r\n")->minor == 2);
+    for (std::string_view line : {"GET / HTTP/1.10\r\n", "GET / HTTP/1.\r\n", "GET /HTTP/2.0\r\n",
+                                  "GET / x HTTP/2.0\r\n", "GET / HTTPS/2.0", "GET / HTTP/2"}) {
+      CAPTURE(line);
+      CHECK_FALSE(request_line_version(line).has_value());
+    }
+  }
 }

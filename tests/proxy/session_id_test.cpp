@@ -308,11 +308,26 @@ TEST_SUITE("session id") {
     CHECK(outcome(anchored, request("/?sid=abc%00")) == "<invalid>");
   }
 
+  TEST_CASE("a pattern wider than the lease store's alphabet still refuses globs, braces and controls") {
+    const auto sessions = extractor({header("X-Session-Id"), query("sid")}, "^.+$");
+    CHECK(outcome(sessions, request("/", {{"X-Session-Id", "user@host/+="}})) == "user@host/+=");
+    for (const char* hostile : {"*", "a?", "[a]", "{tag}", "a b", "a\tb"}) {
+      CAPTURE(hostile);
+      CHECK(outcome(sessions, request("/", {{"X-Session-Id", hostile}})) == "<invalid>");
+    }
+    CHECK(outcome(sessions, request("/?sid=a%0D%0Ab")) == "<invalid>");
+    CHECK(outcome(sessions, request("/?sid=a%00b")) == "<invalid>");
+    std::string too_long = "/?sid=";
+    too_long.append(129, 'a');
+    CHECK(outcome(sessions, request(too_long)) == "<invalid>");
+  }
+
   TEST_CASE("hostile sizes: long values are checked without deep recursion") {
     const std::string long_id(32 * 1024, 'a');
     CHECK(outcome(extractor({header("X-Session-Id")}), request("/", {{"X-Session-Id", long_id}})) == "<invalid>");
+    // Longer than any key the lease store takes, whatever the pattern allows.
     CHECK(outcome(extractor({header("X-Session-Id")}, "^[a-z]+$"), request("/", {{"X-Session-Id", long_id}})) ==
-          long_id);
+          "<invalid>");
     CHECK(from_cookies({{"Cookie", padded(32 * 1024, ';', "sid=abc")}}) == "abc");
     CHECK(from_query("/?" + padded(32 * 1024, '&', "sid=abc")) == "abc");
     CHECK(from_query("/?sid=" + padded(10 * 1024, '%', "")) == "<invalid>");

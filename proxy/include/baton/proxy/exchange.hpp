@@ -19,8 +19,7 @@ namespace baton::proxy {
 
 class Worker;
 
-using RequestParser = http::request_parser<http::buffer_body>;
-using ResponseParser = http::response_parser<http::buffer_body>;
+using ResponseParser = BoundedParser<false>;
 
 // How an exchange leaves the client connection.
 struct ExchangeResult {

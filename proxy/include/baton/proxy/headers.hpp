@@ -6,6 +6,7 @@
 
 #include "baton/core/asio.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -43,7 +44,9 @@ struct ClientResponseInfo {
 };
 
 // True for the fields RFC 9110 7.6.1 makes hop-by-hop (and every Proxy-* field), and for
-// those the message's own Connection fields name.
+// those the message's own Connection fields name, except Content-Length and Host: the
+// first frames the body as relayed (stripped, the body would pass for a next message),
+// the second is required of every HTTP/1.1 request.
 bool is_hop_by_hop(const http::fields& fields, std::string_view name);
 
 // Appends the request head the engine receives: request line as HTTP/1.1, end-to-end
@@ -67,5 +70,41 @@ bool is_websocket_upgrade(const RequestHeader& request);
 
 // Whether a response with this status to this method carries a body (RFC 9110 6.4.1).
 bool response_has_body(http::verb method, unsigned status);
+
+// ---- Request heads that must not be forwarded (RFC 9112) ----------------------------
+// Beast's parser already refuses malformed lines, control characters, whitespace before
+// a colon, bad or differing Content-Length values, a second chunked coding and most
+// Content-Length/Transfer-Encoding pairs. These are the rules it leaves to its caller.
+
+// Why a parsed request head cannot be forwarded as it is.
+enum class HeadFault {
+  none,
+  length_and_encoding,        // Content-Length and Transfer-Encoding: a smuggling attempt (6.1) -> 400
+  encoding_in_http10,         // Transfer-Encoding in HTTP/1.0: faulty framing (6.1) -> 400
+  repeated_length,            // Content-Length twice or as a list, even of one value (RFC 9110 8.6) -> 400
+  chunked_not_final,          // missing, not last, or applied twice: no length (6.3, 7) -> 400
+  framing_lookalike,          // Content_Length, Transfer_Encoding: framing to CGI-style servers -> 400
+  unknown_transfer_coding,    // a coding besides chunked (6.1) -> 501
+  missing_host,               // HTTP/1.1 without Host (3.2) -> 400
+  duplicate_host,             // more than one Host line (3.2) -> 400
+  bad_host,                   // a Host value that is no host[:port] (3.2) -> 400
+};
+
+// Framing first, then Host: a head has one fault at most, the first found.
+HeadFault check_request_head(const RequestHeader& request);
+
+// Whether raw head bytes hold an obs-fold, a line break followed by a space or a tab
+// (RFC 9112 5.2). Beast unfolds them without telling; a server may refuse them (400),
+// and a proxy must, since the next hop may read the fold differently.
+bool has_obs_fold(std::string_view head_bytes);
+
+// The version at the end of a request line, whole or still arriving: "GET / HTTP/2.0"
+// gives {2, 0}. nullopt unless the line is method SP target SP HTTP/<digit>.<digit>.
+struct RequestLineVersion {
+  int major = 0;
+  int minor = 0;
+  std::size_t minor_at = 0;  // offset of the minor digit in the bytes
+};
+std::optional<RequestLineVersion> request_line_version(std::string_view bytes);
 
 }  // namespace baton::proxy

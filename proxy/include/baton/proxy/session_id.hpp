@@ -64,7 +64,8 @@ public:
   // `body` is the buffered body, or empty when it was not buffered.
   SessionIdResult extract(const RequestHeader& request, std::string_view body) const;
 
-  // session.pattern, as extract applies it.
+  // session.pattern, as extract applies it, within what the lease store takes as a key
+  // (lease::is_valid_session_id), whatever the pattern allows.
   bool is_valid_id(std::string_view id) const;
 
 private:
@@ -73,6 +74,8 @@ private:
   SessionIdResult from_source(const Source& source, const RequestHeader& request,
                               std::string_view body) const;
   SessionIdResult from_json(const Source& source, std::string_view body) const;
+  // Why `id` is refused (a short static text), empty when it is valid.
+  std::string_view refusal(std::string_view id) const;
   SessionIdResult checked(const Source& source, std::string_view id) const;
   SessionIdResult decoded(const Source& source, std::string_view encoded, bool plus_as_space) const;
   static SessionIdResult found(const Source& source, std::string id);
