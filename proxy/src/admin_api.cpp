@@ -353,6 +353,23 @@ bool is_page_request(const AdminRequest& request) {
          accepts_media_type(request.accept, html_type) && !accepts_media_type(request.accept, event_stream_type);
 }
 
+// Without a token, a loopback listener answers only requests addressed to the loopback
+// by IP address or as "localhost": a web page whose own name an attacker points at
+// 127.0.0.1 (DNS rebinding) sends its own name in Host, and is refused.
+bool addressed_to_loopback(std::string_view host) {
+  if (host.starts_with('[')) {
+    const auto end = host.find(']');
+    if (end == std::string_view::npos) return false;
+    host = host.substr(1, end - 1);
+  } else if (const auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  if (beast::iequals(host, "localhost")) return true;
+  beast::error_code error;
+  const auto address = net::ip::make_address(host, error);
+  return !error && address.is_loopback();
+}
+
 AdminResponse forbidden(const AdminCall& call) {
   auto response = error_response(call, http::status::forbidden, "forbidden",
                                  "the bearer token is not one of the configured admin tokens");
@@ -394,6 +411,10 @@ Awaitable<AdminReply> AdminApi::handle(AdminRequest request) {
   }
   if (auth.status == AuthStatus::anonymous && token_required(head.method, loopback_) && !is_page_request(head))
     co_return unauthorized(call, auth_.has_tokens());
+  if (auth.status == AuthStatus::anonymous && !is_page_request(head) && !addressed_to_loopback(head.host)) {
+    co_return error_response(call, http::status::forbidden, "host_not_local",
+                             "without a token the admin endpoint answers only requests to 127.0.0.1, [::1] or localhost");
+  }
   call.who = auth.who;
 
   if (!head.target.starts_with('/'))

@@ -207,6 +207,7 @@ private:
     request.authorization = std::string(head[http::field::authorization]);
     request.accept = std::string(head[http::field::accept]);
     request.fetch_site = std::string(head["Sec-Fetch-Site"]);
+    request.host = std::string(head[http::field::host]);
     request.peer = peer_;
     // The API bounds its own time (store commands and checks have timeouts).
     stream_.expires_never();

@@ -27,7 +27,7 @@ ProxySettings leased(std::uint16_t engine_port, std::string admin_extra) {
 
 // One admin request on a fresh connection, with an Authorization value when not empty.
 http::status admin(const BatonProxy& proxy, http::verb method, std::string target, std::string authorization = {}) {
-  auto request = make_request(method, std::move(target));
+  auto request = make_admin_request(method, std::move(target));
   if (!authorization.empty()) request.set(http::field::authorization, authorization);
   HttpClient client(proxy.admin_port());
   return client.request(std::move(request)).result();

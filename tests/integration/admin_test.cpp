@@ -40,7 +40,7 @@ ProxySettings leased(std::uint16_t engine_port, const RedisServer& redis, const 
 
 // One admin request on a fresh connection; `bearer` empty sends no Authorization.
 Response admin(const BatonProxy& proxy, http::verb method, std::string target, std::string_view bearer = token) {
-  auto request = make_request(method, std::move(target));
+  auto request = make_admin_request(method, std::move(target));
   if (!bearer.empty()) request.set(http::field::authorization, "Bearer " + std::string(bearer));
   HttpClient client(proxy.admin_port());
   return client.request(std::move(request));
@@ -154,7 +154,7 @@ std::string config_with_admin_host(const ProxySettings& settings, std::uint16_t 
 // to follow.
 std::unique_ptr<HttpClient> open_lease_stream(const BatonProxy& proxy) {
   auto client = std::make_unique<HttpClient>(proxy.admin_port());
-  auto request = make_request(http::verb::get, "/leases");
+  auto request = make_admin_request(http::verb::get, "/leases");
   request.set(http::field::accept, "text/event-stream");
   client->send(std::move(request));
   return client;
@@ -295,33 +295,33 @@ TEST_SUITE("admin listener") {
 
     // One keep-alive connection for all of it.
     HttpClient client(proxy.admin_port());
-    const auto health = client.request(make_request(http::verb::get, "/healthz"));
+    const auto health = client.request(make_admin_request(http::verb::get, "/healthz"));
     CHECK(health.result() == http::status::ok);
     CHECK(health.body() == R"({"status":"ok"})");
     CHECK(health.keep_alive());
 
-    const auto anonymous = client.request(make_request(http::verb::post, "/drain"));
+    const auto anonymous = client.request(make_admin_request(http::verb::post, "/drain"));
     CHECK(anonymous.result() == http::status::unauthorized);
     CHECK(anonymous[http::field::www_authenticate].starts_with("Bearer"));
     CHECK(text_at(json_of(anonymous), "error") == "unauthorized");
     CHECK(!text_at(json_of(anonymous), "request_id").empty());
 
-    auto wrong = make_request(http::verb::delete_, "/leases/some-session");
+    auto wrong = make_admin_request(http::verb::delete_, "/leases/some-session");
     wrong.set(http::field::authorization, "Bearer not-the-token");
     const auto refused = client.request(wrong);
     CHECK(refused.result() == http::status::forbidden);
     CHECK(text_at(json_of(refused), "error") == "forbidden");
 
-    const auto get_drain = client.request(make_request(http::verb::get, "/drain"));
+    const auto get_drain = client.request(make_admin_request(http::verb::get, "/drain"));
     CHECK(get_drain.result() == http::status::method_not_allowed);
     CHECK(get_drain[http::field::allow] == "POST");
     CHECK(text_at(json_of(get_drain), "error") == "method_not_allowed");
 
-    const auto missing = client.request(make_request(http::verb::get, "/nothing-here"));
+    const auto missing = client.request(make_admin_request(http::verb::get, "/nothing-here"));
     CHECK(missing.result() == http::status::not_found);
     CHECK(text_at(json_of(missing), "error") == "not_found");
 
-    const auto metrics = client.request(make_request(http::verb::get, "/metrics"));
+    const auto metrics = client.request(make_admin_request(http::verb::get, "/metrics"));
     CHECK(metrics.result() == http::status::ok);
     CHECK(metrics[http::field::content_type] == "text/plain; version=0.0.4");
     CHECK_NOTHROW(parse_prometheus_text(metrics.body()));
@@ -451,8 +451,8 @@ TEST_SUITE("admin listener") {
       auto process = start_proxy(dir, config_with_admin_host(with_token, admin_port, "0.0.0.0"));
       REQUIRE(wait_for_port(admin_port, 10s));
       HttpClient client(admin_port);
-      CHECK(client.request(make_request(http::verb::get, "/healthz")).result() == http::status::unauthorized);
-      auto request = make_request(http::verb::get, "/healthz");
+      CHECK(client.request(make_admin_request(http::verb::get, "/healthz")).result() == http::status::unauthorized);
+      auto request = make_admin_request(http::verb::get, "/healthz");
       request.set(http::field::authorization, "Bearer " + std::string(token));
       CHECK(client.request(request).result() == http::status::ok);
     }
@@ -461,7 +461,7 @@ TEST_SUITE("admin listener") {
   TEST_CASE("GET /leases from a browser (Accept: text/html) is the live page, with its security headers") {
     TestEngine engine;
     BatonProxy proxy({.upstream_port = engine.port()});
-    auto request = make_request(http::verb::get, "/leases");
+    auto request = make_admin_request(http::verb::get, "/leases");
     request.set(http::field::accept, "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8");
     HttpClient client(proxy.admin_port());
     const auto page = client.request(std::move(request));

@@ -79,7 +79,7 @@ TEST_SUITE("drain and reload") {
     CHECK(lease_exists(redis, "draining"));  // the engine still works for the session
     {  // a Kubernetes readiness probe takes the pod out of the Service meanwhile
       HttpClient admin(proxy.admin_port());
-      CHECK(admin.request(make_request(http::verb::get, "/readyz")).result() == http::status::service_unavailable);
+      CHECK(admin.request(make_admin_request(http::verb::get, "/readyz")).result() == http::status::service_unavailable);
     }
 
     engine.release_hold();

@@ -36,7 +36,7 @@ ProxySettings leased_chat(std::uint16_t engine_port, const RedisServer& redis) {
 
 ParsedMetrics scrape(const BatonProxy& proxy) {
   HttpClient client(proxy.admin_port());
-  const auto response = client.request(make_request(http::verb::get, "/metrics"));
+  const auto response = client.request(make_admin_request(http::verb::get, "/metrics"));
   REQUIRE(response.result() == http::status::ok);
   return parse_prometheus_text(response.body());
 }
@@ -114,7 +114,7 @@ TEST_SUITE("metrics") {
     CHECK(after_busy.value("baton_requests_total", chat_4xx) == start.value("baton_requests_total", chat_4xx) + 1);
 
     {  // an operator unsticks it
-      auto request = make_request(http::verb::delete_, "/leases/stuck?reason=metrics-test");
+      auto request = make_admin_request(http::verb::delete_, "/leases/stuck?reason=metrics-test");
       request.set(http::field::authorization, "Bearer s3cret");
       HttpClient admin(proxy.admin_port());
       CHECK(admin.request(request).result() == http::status::ok);

@@ -62,8 +62,9 @@ public:
     return reply(method, std::move(target), std::move(authorization)).response;
   }
   AdminReply reply(http::verb method, std::string target, std::string authorization = {}, std::string accept = {},
-                   std::string fetch_site = {}) {
+                   std::string fetch_site = {}, std::string host = "127.0.0.1:9901") {
     AdminRequest request;
+    request.host = std::move(host);
     request.method = method;
     request.target = std::move(target);
     request.authorization = std::move(authorization);
@@ -320,10 +321,25 @@ TEST_SUITE("admin api") {
                       }});
     AdminApi api(backend, auth, true, std::move(routes));
     AdminRequest request;
+    request.host = "localhost:9901";
     request.target = "/leases/abc/events";
     const auto response = run(backend.io, api.handle(std::move(request))).response;
     CHECK(response.result() == http::status::ok);
     CHECK(response.body() == R"("abc")");
+  }
+
+  TEST_CASE("without a token, only requests addressed to the loopback are answered (DNS rebinding)") {
+    Fixture f;
+    for (const char* host : {"127.0.0.1:9901", "localhost", "LOCALHOST:9901", "[::1]:9901", "127.1.2.3"}) {
+      CAPTURE(host);
+      CHECK(f.reply(http::verb::get, "/healthz", {}, {}, {}, host).response.result() == http::status::ok);
+    }
+    for (const char* host : {"evil.example:9901", "", "127.0.0.1.evil.example", "[::1", "10.0.0.1:9901"}) {
+      CAPTURE(host);
+      const auto refused = f.reply(http::verb::get, "/healthz", {}, {}, {}, host).response;
+      CHECK(refused.result() == http::status::forbidden);
+      CHECK(refused.body().find("host_not_local") != std::string::npos);
+    }
   }
 
   TEST_CASE("GET /leases: JSON by default, the page for text/html, the stream for text/event-stream") {

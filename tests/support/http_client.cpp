@@ -71,6 +71,12 @@ std::optional<SseEvent> take_event(std::string& text) {
 
 }  // namespace
 
+Request make_admin_request(http::verb method, std::string target) {
+  Request request = make_request(method, std::move(target));
+  request.set(http::field::host, "127.0.0.1");
+  return request;
+}
+
 Request make_request(http::verb method, std::string target, std::string body) {
   Request request{method, target, 11};
   request.set(http::field::host, test_host);

@@ -22,6 +22,9 @@ constexpr milliseconds default_io_timeout{5000};
 
 // An HTTP/1.1 request with Host and User-Agent set and its body framed by Content-Length.
 Request make_request(http::verb method, std::string target, std::string body = {});
+// The same addressed to an admin listener on the loopback (Host: 127.0.0.1), which
+// answers no other host without a token.
+Request make_admin_request(http::verb method, std::string target);
 
 // One Server-Sent Event (comment lines are skipped, as a browser does).
 struct SseEvent {

@@ -95,6 +95,7 @@ struct AdminRequest {
   std::string authorization;  // the Authorization field; empty when absent
   std::string accept;         // the Accept field, for handlers that offer more than JSON
   std::string fetch_site;     // Sec-Fetch-Site, sent by browsers; empty when absent
+  std::string host;           // the Host field
   std::string peer;           // the client's address and port, for audit lines
 };
 
