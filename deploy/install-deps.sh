@@ -14,6 +14,10 @@ packages=(
   chromium
 )
 
+# --fuzz: also clang and libFuzzer (in libclang-rt-dev, which clang only recommends) for
+# tests/fuzz/run.sh. CI replays the fuzz corpora with g++ and does not need them.
+if [ "${1:-}" = "--fuzz" ]; then packages+=(clang libclang-rt-dev); fi
+
 # Node.js and npm drive the demo engine. A machine may carry a newer Node.js from
 # elsewhere; only ask Debian for it when none is on the PATH.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -18,7 +18,7 @@ constexpr std::string_view baton_fence = "Baton-Fence";
 constexpr std::string_view baton_migrated = "Baton-Session-Migrated";
 
 bool is_baton_field(std::string_view name) {
-  return name.size() > 6 && beast::iequals(name.substr(0, 6), "Baton-");
+  return name.size() >= 6 && beast::iequals(name.substr(0, 6), "Baton-");
 }
 
 using Field = http::fields::value_type;
@@ -70,7 +70,7 @@ bool is_never_hop_by_hop(http::field name) {
 }
 
 bool is_proxy_field(std::string_view name) {
-  return name.size() > 6 && beast::iequals(name.substr(0, 6), "Proxy-");
+  return name.size() >= 6 && beast::iequals(name.substr(0, 6), "Proxy-");  // "Proxy-" alone too
 }
 
 // Whether `field` stops at this hop. A tunnel keeps Upgrade; its Connection is rewritten.

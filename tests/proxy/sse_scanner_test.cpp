@@ -1,4 +1,5 @@
 #include "baton/proxy/sse_scanner.hpp"
+#include "support/sse_pieces.hpp"
 
 #include <doctest/doctest.h>
 
@@ -22,31 +23,13 @@ const core::SseDone event_done{Kind::event, "done", ""};
 const core::SseDone data_done{Kind::data, "[DONE]", ""};
 const core::SseDone json_done{Kind::json, "done", "/type"};
 
-struct Outcome {
-  std::optional<std::size_t> done_end;  // absolute position in the stream
-  std::uint64_t events = 0;
-  bool done_seen = false;
-};
+using Outcome = test::SseOutcome;
 
 // Feeds `stream` cut at `cuts` (ascending) and collects what the scanner said.
 Outcome scan(const core::SseDone& done, std::string_view stream, const std::vector<std::size_t>& cuts,
              std::size_t max_event_bytes = 64 * 1024) {
-  SseScanner scanner(done, max_event_bytes);
-  Outcome outcome;
-  std::size_t start = 0;
-  auto feed_up_to = [&](std::size_t end) {
-    const auto piece = stream.substr(start, end - start);
-    if (const auto offset = scanner.feed(piece)) {
-      REQUIRE(*offset <= piece.size());
-      REQUIRE_MESSAGE(!outcome.done_end, "done reported twice");
-      outcome.done_end = start + *offset;
-    }
-    start = end;
-  };
-  for (const auto cut : cuts) feed_up_to(cut);
-  feed_up_to(stream.size());
-  outcome.events = scanner.events();
-  outcome.done_seen = scanner.done_seen();
+  auto outcome = test::scan_in_pieces(done, max_event_bytes, stream, cuts);
+  REQUIRE_MESSAGE(outcome.broken.empty(), outcome.broken);
   return outcome;
 }
 
@@ -54,21 +37,10 @@ Outcome scan_whole(const core::SseDone& done, std::string_view stream, std::size
   return scan(done, stream, {}, max_event_bytes);
 }
 
-// A CR ends a line at once: cut between the CR and LF of the blank line that ends the
-// done event, the scanner reports the end of the first piece.
-std::optional<std::size_t> expected_end_with_cuts(std::string_view stream, std::optional<std::size_t> whole_end,
-                                                  const std::vector<std::size_t>& cuts) {
-  if (!whole_end || *whole_end < 2) return whole_end;
-  const auto lf = *whole_end - 1;
-  const bool ends_with_crlf = stream[lf] == '\n' && stream[lf - 1] == '\r';
-  const bool cut_inside = std::find(cuts.begin(), cuts.end(), lf) != cuts.end();
-  return ends_with_crlf && cut_inside ? std::optional<std::size_t>(lf) : whole_end;
-}
-
 void check_same_outcome(const core::SseDone& done, std::string_view stream, const std::vector<std::size_t>& cuts,
                         const Outcome& whole) {
   const auto outcome = scan(done, stream, cuts);
-  CHECK(outcome.done_end == expected_end_with_cuts(stream, whole.done_end, cuts));
+  CHECK(outcome.done_end == test::done_end_with_cuts(stream, whole.done_end, cuts));
   CHECK(outcome.events == whole.events);
   CHECK(outcome.done_seen == whole.done_seen);
 }

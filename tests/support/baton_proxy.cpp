@@ -54,7 +54,8 @@ BatonProxy::BatonProxy(const ProxySettings& settings) : port_(free_port()), admi
   });
   const bool accepting =
       wait_until(10s, [this] { return port_accepts(port_) || !process_->running(); });
-  REQUIRE_MESSAGE(process_->running(), "baton-proxy exited at start: ", *process_->wait_for_exit(0ms));
+  REQUIRE_MESSAGE(process_->running(), "baton-proxy exited at start: ",
+                  process_->wait_for_exit(0ms).value_or(ExitStatus{}));
   REQUIRE_MESSAGE(accepting, "baton-proxy does not accept on port ", port_);
 }
 

@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include <optional>
 #include <regex>
 #include <span>
+#include <sstream>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -714,7 +716,9 @@ private:
     const Field at_key = field.at(key.Mark());
     if (std::any_of(entries_.begin(), entries_.end(), [&name](const Entry& e) { return e.name == name; }))
       at_key.fail("duplicate key");
-    if (!is_documented(self_.reference(), field.reference_key()))
+    // A name is one level: "upstream.url" written as one key is no documented key, even
+    // though joined to its parent it spells one.
+    if (name.find_first_of(".[") != std::string::npos || !is_documented(self_.reference(), field.reference_key()))
       at_key.fail(unknown_key_message(name, documented_children(self_.reference(), self_.reference_key())));
     entries_.push_back({name, field});
   }
@@ -816,9 +820,11 @@ HostPort host_port(const Field& field) { return field.parse(parse_host_port); }
 HttpUrl http_url(const Field& field) { return field.parse(parse_http_url); }
 RedisUrl redis_url(const Field& field) { return field.parse(parse_redis_url); }
 
+// In the mode the proxy compiles it in (compile_request_regex: libstdc++'s polynomial
+// mode, which has no back-references), so that a file that loads also starts.
 std::regex compile_regex(const Field& field, const std::string& pattern) {
   try {
-    return std::regex(pattern, std::regex::ECMAScript);
+    return std::regex(pattern, std::regex::ECMAScript | std::regex_constants::__polynomial);
   } catch (const std::regex_error& e) {
     field.fail("invalid regex '" + pattern + "': " + e.what());
   }
@@ -1034,7 +1040,7 @@ void read_route_match(Section& section, RouteMatch& match) {
   if (form == MatchForm::prefix)
     match.prefix = path_prefix(pattern);
   else
-    match.regex = regex_text(pattern);
+    match.regex = non_empty(regex_text)(pattern);  // an empty regex would read as "no regex": a prefix of ""
   section.read("methods", match.methods, list_of(http_method));
 }
 
@@ -1166,10 +1172,51 @@ std::string explain_syntax_error(std::string_view yaml, const YAML::Mark& mark, 
   return message + " (quote a ${...} value inside { } or [ ], as in \"${VAR}\")";
 }
 
+// Notes where the root node of the first two documents of a stream starts; builds no nodes.
+class DocumentRoots : public YAML::EventHandler {
+public:
+  std::array<std::optional<YAML::Mark>, 2> roots;
+
+  void OnDocumentStart(const YAML::Mark&) override { ++documents_; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { note(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { note(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+    note(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    note(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    note(mark);
+  }
+  void OnMapEnd() override {}
+
+private:
+  void note(const YAML::Mark& mark) {
+    if (documents_ >= 1 && documents_ <= 2 && !roots[documents_ - 1]) roots[documents_ - 1] = mark;
+  }
+
+  std::size_t documents_ = 0;
+};
+
+// Not YAML::LoadAll: on some malformed streams (one that starts with ',') yaml-cpp 0.7
+// reports an empty document at the same place again and again, and LoadAll collects them
+// until memory runs out (jbeder/yaml-cpp#1040, fixed after 0.8). Here at most two
+// documents are read to find out whether there is a second; then the first is loaded.
 YAML::Node parse_document(std::string_view yaml, const std::string& file) {
-  const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml));
-  if (documents.size() > 1) throw error_at(file, documents[1].Mark(), "", "expected one YAML document, found a second");
-  return documents.empty() ? YAML::Node() : documents.front();
+  const std::string text(yaml);
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentRoots found;
+  if (parser.HandleNextDocument(found) && parser.HandleNextDocument(found)) {
+    const YAML::Mark second = found.roots[1].value_or(YAML::Mark::null_mark());
+    if (found.roots[0] && found.roots[0]->pos == second.pos)
+      throw error_at(file, second, "", "not valid YAML here");
+    throw error_at(file, second, "", "expected one YAML document, found a second");
+  }
+  return YAML::Load(text);
 }
 
 struct CloseFile {

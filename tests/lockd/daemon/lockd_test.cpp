@@ -52,7 +52,8 @@ public:
         .log_file = dir_ / "baton-lockd.log",
     });
     const bool accepting = wait_until(10s, [this] { return port_accepts(port_) || !process_->running(); });
-    REQUIRE_MESSAGE(process_->running(), "baton-lockd exited at start: ", *process_->wait_for_exit(0ms));
+    REQUIRE_MESSAGE(process_->running(), "baton-lockd exited at start: ",
+                    process_->wait_for_exit(0ms).value_or(ExitStatus{}));
     REQUIRE_MESSAGE(accepting, "baton-lockd does not accept on port ", port_);
   }
 
