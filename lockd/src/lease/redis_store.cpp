@@ -146,6 +146,7 @@ struct Attempt {
   std::size_t position = 0;
   milliseconds retry_after{0};
   std::error_code error;
+  bool unanswered = false;  // written, but no reply came: it may still run in Redis
 };
 
 class RedisLeaseStore final : public LeaseStore {
@@ -178,6 +179,7 @@ public:
 
     // The first attempt already takes a place in line, so the order of arrival holds.
     Attempt attempt = co_await try_acquire(request, keys, token, request.wait);
+    if (attempt.unanswered) undo_unanswered(keys, token, request.session);
     if (attempt.outcome != Attempt::Outcome::waiting || request.wait.count() == 0) {
       co_return finish(result_of(std::move(attempt)));
     }
@@ -191,6 +193,7 @@ public:
       // Rounded up, so that Redis never ends the wait before the caller does.
       const auto remaining = std::chrono::ceil<core::Duration>(deadline - Clock::now());
       attempt = co_await try_acquire(request, keys, token, remaining);
+      if (attempt.error) undo_unanswered(keys, token, request.session);  // in line since the first attempt
       if (attempt.outcome != Attempt::Outcome::waiting) {
         AcquireResult result = result_of(std::move(attempt));
         result.after_waiting = result.status == AcquireStatus::acquired;
@@ -216,9 +219,8 @@ public:
 
   Awaitable<ReleaseStatus> release(Lease lease) override {
     const SessionKeys keys(prefix_, lease.session);
-    auto result = co_await client_.eval(lease_scripts().release, strings(keys.lease, keys.state, keys.queue),
-                                        strings(lease.token, keys.channel, milliseconds_text(state_ttl), events_,
-                                                lease.session));
+    auto call = release_call(keys, lease.token, lease.session);
+    auto result = co_await client_.eval(call.script, std::move(call.keys), std::move(call.args));
     if (result.error) co_return ReleaseStatus::backend_down;
     co_return result.reply.integer == 1 ? ReleaseStatus::released : ReleaseStatus::not_held;
   }
@@ -286,6 +288,8 @@ private:
     Attempt attempt;
     if (result.error) {
       attempt.error = result.error;
+      attempt.unanswered = result.written && (result.error == redis::Error::timeout ||
+                                              result.error == redis::Error::unreachable);
       co_return attempt;
     }
     const auto& reply = result.reply;
@@ -347,9 +351,37 @@ private:
     co_await timer.async_wait(net::redirect_error(use_awaitable, ignored));
   }
 
+  // An acquire that got no answer (Redis frozen, the link stalled or lost) may still run
+  // in Redis, for a caller that has already gone on: it would hold the lease, or the head
+  // of the line, for nobody until its TTL or its wait ran out. Releasing and leaving under
+  // its token undoes either, and does nothing otherwise. On the same connection Redis runs
+  // them after the acquire; while disconnected they wait for the next connection.
+  void undo_unanswered(const SessionKeys& keys, const std::string& token, const std::string& session) {
+    std::vector<std::vector<std::string>> undo;
+    for (auto call : {release_call(keys, token, session), leave_call(keys, token, session)})
+      undo.push_back(redis::eval_command(call.script, std::move(call.keys), std::move(call.args)));
+    client_.post(std::move(undo));
+  }
+
   Awaitable<void> leave(const SessionKeys& keys, const std::string& token, const std::string& session) {
-    co_await client_.eval(lease_scripts().leave, strings(keys.lease, keys.queue, keys.waits),
-                          strings(token, keys.channel, events_, session));
+    auto call = leave_call(keys, token, session);
+    co_await client_.eval(call.script, std::move(call.keys), std::move(call.args));
+  }
+
+  struct ScriptCall {
+    const redis::Script& script;
+    std::vector<std::string> keys;
+    std::vector<std::string> args;
+  };
+
+  ScriptCall release_call(const SessionKeys& keys, const std::string& token, const std::string& session) const {
+    return {lease_scripts().release, strings(keys.lease, keys.state, keys.queue),
+            strings(token, keys.channel, milliseconds_text(state_ttl), events_, session)};
+  }
+
+  ScriptCall leave_call(const SessionKeys& keys, const std::string& token, const std::string& session) const {
+    return {lease_scripts().leave, strings(keys.lease, keys.queue, keys.waits),
+            strings(token, keys.channel, events_, session)};
   }
 
   Executor executor_;

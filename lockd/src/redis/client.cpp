@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <deque>
+#include <iterator>
 #include <span>
 #include <stdexcept>
 
@@ -48,16 +50,22 @@ bool is_server_state_error(const Reply& reply) {
   return false;
 }
 
-std::vector<std::string> evalsha_command(const Script& script, std::vector<std::string>& keys,
-                                         std::vector<std::string>& args) {
+std::vector<std::string> script_command(std::string verb, std::string script, std::vector<std::string>& keys,
+                                        std::vector<std::string>& args) {
   std::vector<std::string> command;
   command.reserve(3 + keys.size() + args.size());
-  command.push_back("EVALSHA");
-  command.push_back(script.sha1);
+  command.push_back(std::move(verb));
+  command.push_back(std::move(script));
   command.push_back(std::to_string(keys.size()));
   std::move(keys.begin(), keys.end(), std::back_inserter(command));
   std::move(args.begin(), args.end(), std::back_inserter(command));
   return command;
+}
+
+void check_not_empty(std::span<const std::vector<std::string>> commands) {
+  // Redis does not answer an empty command, which would shift every later reply.
+  for (const auto& args : commands)
+    if (args.empty()) throw std::invalid_argument("empty Redis command");
 }
 
 // SCRIPT LOAD followed by the EVALSHA that failed. Built in a plain function: g++ 12
@@ -87,6 +95,9 @@ struct Client::Impl {
   // got no (complete) answer.
   void report(std::span<const Result> results, Clock::time_point written_at);
   void report_connection(bool up);
+  // Writes `commands` on the open link, their replies due to `waiter` (null: dropped).
+  // The first reply's sequence number.
+  ReplyQueue<Waiter>::Sequence write(std::span<const std::vector<std::string>> commands, Waiter* waiter);
   // SCRIPT LOAD and the EVALSHA again, in one round trip.
   Awaitable<Result> load_and_run(const Script& script, std::vector<std::string> evalsha);
 
@@ -96,6 +107,8 @@ struct Client::Impl {
   std::shared_ptr<Link> link;  // set while connected
   ReplyQueue<Waiter> queue;
   std::vector<std::function<void()>> connected_callbacks;
+  std::deque<std::vector<std::string>> posted;  // post()ed while disconnected
+  bool posted_overflowed = false;  // and some dropped, since the last connection
   bool started = false;
   bool stopped = false;
   bool reported_up = false;  // what the observer was told last
@@ -107,6 +120,13 @@ Awaitable<void> Client::Impl::run(std::shared_ptr<Impl> self) {
     if (!link) co_return;
     self->link = link;
     self->report_connection(true);
+    if (!self->posted.empty()) {
+      const std::vector<std::vector<std::string>> posted(std::make_move_iterator(self->posted.begin()),
+                                                         std::make_move_iterator(self->posted.end()));
+      self->posted.clear();
+      self->posted_overflowed = false;
+      self->write(posted, nullptr);
+    }
     for (const auto& callback : self->connected_callbacks) {
       try {
         callback();
@@ -134,9 +154,7 @@ bool Client::Impl::on_reply(Reply& reply) {
 Awaitable<void> Client::Impl::transact(std::span<const std::vector<std::string>> commands,
                                        std::span<Result> results) {
   if (commands.empty()) co_return;
-  // Redis does not answer an empty command, which would shift every later reply.
-  for (const auto& args : commands)
-    if (args.empty()) throw std::invalid_argument("empty Redis command");
+  check_not_empty(commands);
   // While the first connection attempt is under way, wait for it rather than fail: a
   // process that has just started is not facing a Redis that is down.
   if (!link && started && !connector.attempted()) co_await connector.first_attempt();
@@ -148,11 +166,8 @@ Awaitable<void> Client::Impl::transact(std::span<const std::vector<std::string>>
   // One clock read per command, and only when someone watches.
   const auto written_at = options.observer ? Clock::now() : Clock::time_point{};
   Waiter waiter(executor, results);
-  const bool was_idle = queue.empty();
-  for (const auto& args : commands) link->enqueue(args);
-  const auto first = queue.push(&waiter, commands.size());
-  link->flush();
-  if (was_idle) link->replies_due(true);
+  for (auto& result : results) result.written = true;
+  const auto first = write(commands, &waiter);
 
   waiter.timer.expires_after(options.command_timeout);
   beast::error_code ignored;
@@ -165,6 +180,16 @@ Awaitable<void> Client::Impl::transact(std::span<const std::vector<std::string>>
   const std::error_code error = waiter.dropped ? Error::unreachable : Error::timeout;
   for (std::size_t i = waiter.received; i < results.size(); ++i) results[i].error = error;
   report(results, {});
+}
+
+ReplyQueue<Waiter>::Sequence Client::Impl::write(std::span<const std::vector<std::string>> commands,
+                                                 Waiter* waiter) {
+  const bool was_idle = queue.empty();
+  for (const auto& args : commands) link->enqueue(args);
+  const auto first = queue.push(waiter, commands.size());
+  link->flush();
+  if (was_idle) link->replies_due(true);
+  return first;
 }
 
 void Client::Impl::report_connection(bool up) {
@@ -214,6 +239,24 @@ void Client::stop() {
 
 bool Client::connected() const { return impl_->link && impl_->link->is_open(); }
 
+void Client::post(std::vector<std::vector<std::string>> commands) {
+  check_not_empty(commands);
+  if (impl_->stopped) return;
+  if (impl_->link && impl_->link->is_open()) {
+    impl_->write(commands, nullptr);
+    return;
+  }
+  auto& posted = impl_->posted;
+  std::move(commands.begin(), commands.end(), std::back_inserter(posted));
+  if (posted.size() > max_posted_commands) {
+    if (!impl_->posted_overflowed)
+      spdlog::warn("redis: more than {} commands posted while disconnected; dropping the oldest",
+                   max_posted_commands);
+    impl_->posted_overflowed = true;
+    posted.erase(posted.begin(), posted.end() - static_cast<std::ptrdiff_t>(max_posted_commands));
+  }
+}
+
 void Client::on_connected(std::function<void()> callback) {
   impl_->connected_callbacks.push_back(std::move(callback));
 }
@@ -235,13 +278,18 @@ Awaitable<std::vector<Result>> Client::pipeline(std::vector<std::vector<std::str
 Awaitable<Result> Client::eval(const Script& script, std::vector<std::string> keys,
                                std::vector<std::string> args) {
   const auto impl = impl_;
-  auto command = evalsha_command(script, keys, args);
+  auto command = script_command("EVALSHA", script.sha1, keys, args);
   Result result;
   co_await impl->transact({&command, 1}, {&result, 1});
   // Redis lost its script cache (restart, failover, SCRIPT FLUSH): load and run again.
   if (result.reply.is_error("NOSCRIPT")) result = co_await impl->load_and_run(script, std::move(command));
   if (result.error == Error::server && !is_server_state_error(result.reply)) result.error = Error::script;
   co_return result;
+}
+
+std::vector<std::string> eval_command(const Script& script, std::vector<std::string> keys,
+                                      std::vector<std::string> args) {
+  return script_command("EVAL", script.source, keys, args);
 }
 
 }  // namespace baton::redis

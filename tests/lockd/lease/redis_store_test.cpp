@@ -42,8 +42,10 @@ std::string unique_prefix() {
 
 class RedisBackend : public StoreUnderTest {
 public:
-  explicit RedisBackend(RedisServer& server = shared_server())
-      : config_(redis_config(server, unique_prefix())) {}
+  explicit RedisBackend(RedisServer& server = shared_server(), core::Duration command_timeout = 2s)
+      : config_(redis_config(server, unique_prefix())) {
+    config_.command_timeout = command_timeout;
+  }
 
   LeaseStorePtr make_store(Executor executor) override {
     return make_redis_lease_store(executor, config_, "test");
@@ -221,6 +223,32 @@ TEST_SUITE("redis lease store") {
       watchdog.reset();  // destroyed on its own thread
       co_return;
     }));
+  }
+
+  TEST_CASE("an acquire that got no answer while Redis was frozen leaves neither a lease nor a place in line") {
+    RedisServer server;
+    RedisBackend backend(server, 300ms);
+    Instance instance(backend, "instance");
+    const auto free_session = unique_session("unanswered-free");
+    const auto held_session = unique_session("unanswered-held");
+    // The scripts are loaded by a first call; before that a late EVALSHA would only fail.
+    auto holder = instance.acquire(instance.request(held_session));
+    REQUIRE(holder.status == AcquireStatus::acquired);
+
+    server.pause();
+    CHECK(instance.acquire(instance.request(free_session)).status == AcquireStatus::backend_down);
+    CHECK(instance.acquire(instance.request(held_session, 5s)).status == AcquireStatus::backend_down);
+    server.resume();
+
+    // On the store's connection these run after the late acquires and what undoes them.
+    CHECK_FALSE(instance.inspect(free_session).has_value());
+    const auto held = instance.inspect(held_session);
+    REQUIRE(held.has_value());
+    CHECK(held->waiters == 0);
+    // Nothing stands in the way of the next callers.
+    CHECK(instance.acquire(instance.request(free_session)).status == AcquireStatus::acquired);
+    REQUIRE(instance.release(holder.lease) == ReleaseStatus::released);
+    CHECK(instance.acquire(instance.request(held_session)).status == AcquireStatus::acquired);
   }
 
   TEST_CASE("Redis down: acquire fails fast as backend_down, and recovers when it is back") {

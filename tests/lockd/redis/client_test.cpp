@@ -246,6 +246,24 @@ TEST_SUITE("redis client") {
     CHECK(text(run(io, client.command({"GET", "k"}))) == "before");
   }
 
+  TEST_CASE("post writes without waiting, in order, and keeps what it got while disconnected for the next connection") {
+    RedisServer server;
+    net::io_context io;
+    Client client(io.get_executor(), options_for(server.url()));
+    start_and_connect(io, client);
+    client.post({{"SET", "posted", "1"}, {"APPEND", "posted", "2"}});
+    CHECK(text(run(io, client.command({"GET", "posted"}))) == "12");  // after the posted ones
+
+    server.stop(RedisServer::Data::keep);
+    REQUIRE(run_until(io, 5s, [&] { return !client.connected(); }));
+    for (std::size_t i = 0; i < Client::max_posted_commands + 10; ++i) client.post({{"INCR", "while-down"}});
+    server.start();
+    REQUIRE(run_until(io, 10s, [&] { return client.connected(); }));
+    // The oldest ten were dropped: the bound holds.
+    CHECK(text(run(io, client.command({"GET", "while-down"}))) == std::to_string(Client::max_posted_commands));
+    CHECK(text(run(io, client.command({"ECHO", "in step"}))) == "in step");  // no reply left over
+  }
+
   TEST_CASE("stop ends pending commands with unreachable and stays stopped") {
     RedisServer server;
     net::io_context io;

@@ -21,6 +21,9 @@ namespace baton::redis {
 struct Result {
   std::error_code error;  // redis::Error, or empty; an error *reply* is Error::server/script
   Reply reply;
+  // The command went out on a connection. With Error::timeout or Error::unreachable it
+  // may still run in Redis, later, after the caller has given up on it.
+  bool written = false;
 };
 
 // Hooks on a client's traffic, for metrics. They run on the client's executor, once per
@@ -103,6 +106,13 @@ public:
   Awaitable<Result> eval(const Script& script, std::vector<std::string> keys,
                          std::vector<std::string> args);
 
+  // Writes `commands` without waiting for their replies, which are read and dropped.
+  // While disconnected they are kept for the next connection (at most
+  // max_posted_commands, the oldest dropped first). For commands whose outcome the
+  // caller does not need, such as undoing one that got no answer: on the same connection
+  // Redis runs them after every command written before.
+  void post(std::vector<std::vector<std::string>> commands);
+  static constexpr std::size_t max_posted_commands = 4096;
   // Called after every (re)connection, on the client's executor.
   void on_connected(std::function<void()> callback);
 
@@ -110,6 +120,11 @@ private:
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };
+
+// EVAL with the script's source, for post(): no NOSCRIPT reply comes back to answer
+// there by loading the script.
+std::vector<std::string> eval_command(const Script& script, std::vector<std::string> keys,
+                                      std::vector<std::string> args);
 
 // The pub/sub side: one connection per worker thread, SUBSCRIBE per channel while at
 // least one watcher wants it. Messages are wake-ups: their payload is not used.

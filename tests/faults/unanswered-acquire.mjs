@@ -1,20 +1,20 @@
-// Reproduction (liveness, not safety): an acquire that times out in baton while Redis is
-// frozen still runs when Redis resumes, for a caller that has already answered 503.
+// An acquire that times out in baton while Redis is frozen still runs when Redis
+// resumes, for a caller that has already answered 503. baton undoes it (a release and a
+// leave under its token, written behind it: lockd/src/lease/redis_store.cpp); without
+// that, the late acquire would
 //
-//   A. The session was free: the late acquire takes the lease, which no request holds;
-//      the session stays busy for a whole TTL (lease.ttl, 30 s by default).
-//   B. The session was held: the late acquire puts a ticket in line, with a wait that
-//      starts when it runs; nobody will ever use it, but it is first in line, so the next
-//      real request cannot take the free lease until the ticket's wait ends
-//      (lease.wait_timeout): 409 session_busy although nothing runs.
+//   A. on a free session, take the lease for nobody: the session busy for a whole TTL;
+//   B. on a held session, put a ticket first in line for nobody, so that the next real
+//      request cannot take the free lease until the ticket's wait ends: 409 session_busy
+//      although nothing runs.
 //
-//   node tests/faults/repro/orphan-lease.mjs     exit 1 when either happens, 0 otherwise
+//   node tests/faults/unanswered-acquire.mjs     exit 1 when either happens, 0 otherwise
 //
 // One redis-server, the checker engine, one baton-proxy (ttl 5s, wait_timeout 4s,
 // redis.command_timeout 500ms), all on free loopback ports.
 import fs from 'node:fs';
-import { Baton, Checker, Redis, freePort, makeWorkdir, ms, now, sleep } from '../lib/procs.mjs';
-import { makeTarget, send } from '../lib/driver.mjs';
+import { Baton, Checker, Redis, freePort, makeWorkdir, ms, now, sleep } from './lib/procs.mjs';
+import { makeTarget, send } from './lib/driver.mjs';
 
 const dir = makeWorkdir('orphan');
 const redis = await new Redis({ dir, port: await freePort() }).start();
