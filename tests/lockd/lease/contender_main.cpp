@@ -13,6 +13,7 @@
 #include "baton/lease/redis_store.hpp"
 #include "baton/lease/watchdog.hpp"
 
+#include <spdlog/spdlog.h>
 #include <time.h>
 
 #include <fstream>
@@ -173,6 +174,7 @@ Options parse(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  spdlog::default_logger_raw();  // before any thread: see tests/support/doctest_main.cpp
   const Options options = parse(argc, argv);
   if (options.redis_url.empty() || (options.out.empty() && options.hold.empty())) {
     std::cerr << "usage: baton-lease-contender --redis URL (--out FILE | --hold SESSION) ...\n";
