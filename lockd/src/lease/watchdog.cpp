@@ -35,6 +35,13 @@ struct Watchdog::State : std::enable_shared_from_this<State> {
   void arm() {
     Clock::time_point earliest = Clock::time_point::max();
     for (const auto& [id, entry] : entries) earliest = std::min(earliest, entry.next_renewal);
+    arm_for(earliest);
+  }
+
+  // Sets the timer for `at` unless it is set for earlier already: a new lease's first
+  // renewal is almost always later than the earliest one due, so watching a lease costs
+  // no scan and no re-arming.
+  void arm_for(Clock::time_point earliest) {
     if (earliest == Clock::time_point::max() || (timer_armed && armed_for <= earliest)) return;
     timer_armed = true;
     armed_for = earliest;
@@ -109,8 +116,9 @@ std::uint64_t Watchdog::watch(const Lease& lease, OnEnd on_end) {
   const std::uint64_t id = state_->next_id++;
   State::Entry entry{lease, std::move(on_end), now, now};
   entry.next_renewal = state_->next_check(entry, now);
+  const auto first_check = entry.next_renewal;
   state_->entries.emplace(id, std::move(entry));
-  state_->arm();
+  state_->arm_for(first_check);
   return id;
 }
 
