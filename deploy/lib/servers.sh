@@ -21,3 +21,12 @@ cleanup() {
   for pid in ${pids[@]+"${pids[@]}"}; do wait "$pid" 2>/dev/null || true; done
   if [ -n "${work:-}" ]; then rm -rf "$work"; fi
 }
+
+# CPU time (clock ticks) used so far by process $1 and its children: an nginx master
+# and its worker, or every thread of baton.
+cpu_ticks() {
+  local pid
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null || true
+  done | awk '{ sum += $12 + $13 } END { print sum + 0 }'
+}

@@ -2,10 +2,18 @@
 # Leased against pass-through requests through one baton-proxy, in the same run: the
 # same upstream (an nginx answering a small fixed body), one route with a session lease
 # in Redis and one without. wrk varies the session id of every leased request, so each
-# takes an uncontended lease. Prints requests/s and latency of both, the ratio, and the
-# Redis round trip of the run.
+# takes an uncontended lease. Prints requests/s and latency of both, the ratio, the CPU
+# time baton and Redis spent per request (from /proc), and the Redis round trip of the run.
 #
-#   tests/bench/leased.sh            # BENCH_DURATION (10s), BENCH_CONNECTIONS (50)
+#   tests/bench/leased.sh
+#
+# Environment (default):
+#   BENCH_DURATION (10s)     length of each wrk run
+#   BENCH_CONNECTIONS (50)   wrk -c
+#   BENCH_LEASE_BACKEND      redis (default), or memory: the same leased route with the
+#                            in-process store, which shows what baton's own lease
+#                            handling costs, without Redis
+#   BENCH_PIN (0)            1: baton on CPU 1, wrk, nginx and Redis on CPU 0
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,17 +21,28 @@ build_dir=${BATON_BUILD_DIR:-$root/build}
 baton_bin=$build_dir/bin/baton-proxy
 duration=${BENCH_DURATION:-10s}
 connections=${BENCH_CONNECTIONS:-50}
+backend=${BENCH_LEASE_BACKEND:-redis}
+pin=${BENCH_PIN:-0}
+hz=$(getconf CLK_TCK)
 
 [ -x "$baton_bin" ] || { echo "leased.sh: no $baton_bin; build first (deploy/build.sh)" >&2; exit 1; }
 
 # shellcheck source=SCRIPTDIR/../../deploy/lib/servers.sh
 source "$root/deploy/lib/servers.sh"
 
+# `on N command...` runs the command on CPU N with BENCH_PIN=1 (taskset execs it, so $!
+# is the server's own pid), as it is otherwise.
+on() {
+  local cpu=$1
+  shift
+  if [ "$pin" = 1 ]; then taskset -c "$cpu" "$@"; else "$@"; fi
+}
+
 pids=()
 work=$(mktemp -d)
 trap cleanup EXIT
 { read -r redis_port; read -r upstream_port; read -r baton_port; read -r admin_port; } < <(free_ports 4)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
+on 0 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
   --logfile "$work/redis.log" & pids+=($!)
 
 cat > "$work/upstream.conf" <<CONF
@@ -36,7 +55,7 @@ http {
   server { listen 127.0.0.1:$upstream_port; location / { return 200 "hello world\n"; } }
 }
 CONF
-/usr/sbin/nginx -c "$work/upstream.conf" & pids+=($!)
+on 0 /usr/sbin/nginx -c "$work/upstream.conf" & pids+=($!)
 
 cat > "$work/baton.yaml" <<CONF
 instance_id: bench
@@ -44,7 +63,7 @@ listen: 127.0.0.1:$baton_port
 threads: 1
 upstream: { url: http://127.0.0.1:$upstream_port }
 admin: { listen: 127.0.0.1:$admin_port }
-lease: { backend: redis }
+lease: { backend: $backend }
 redis: { url: redis://127.0.0.1:$redis_port }
 session: { sources: [ { header: X-Session-Id } ] }
 routes:
@@ -54,7 +73,9 @@ routes:
     lease: none
 logging: { level: warn, access_log: false }
 CONF
-"$baton_bin" --config "$work/baton.yaml" 2> "$work/baton.log" & pids+=($!)
+on 1 "$baton_bin" --config "$work/baton.yaml" 2> "$work/baton.log" & pids+=($!)
+baton_pid=$!
+redis_pid=${pids[0]}
 
 cat > "$work/sessions.lua" <<'LUA'
 -- A new session for every request: each leased request takes an uncontended lease.
@@ -69,25 +90,35 @@ for port in "$redis_port" "$upstream_port" "$baton_port"; do
   until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
 done
 
-run_wrk() {  # prints "requests/s p50_us p99_us"
-  wrk -t1 -c"$connections" -d"$duration" --latency "$@" |
-    awk '/Requests\/sec/ { rps = $2 }
-         /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
-         function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; return v * 1000000 }
-         END { printf "%.0f %.0f %.0f\n", rps, us(p50), us(p99) }'
+run_wrk() {  # prints "requests/s p50_us p99_us baton_us_per_request redis_us_per_request"
+  local baton_before redis_before
+  baton_before=$(cpu_ticks "$baton_pid") redis_before=$(cpu_ticks "$redis_pid")
+  on 0 wrk -t1 -c"$connections" -d"$duration" --latency "$@" > "$work/wrk.out"
+  awk -v baton="$(($(cpu_ticks "$baton_pid") - baton_before))" -v redis="$(($(cpu_ticks "$redis_pid") - redis_before))" \
+      -v hz="$hz" '
+    /Requests\/sec/ { rps = $2 }
+    /^ +[0-9]+ requests in/ { requests = $1 }
+    /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
+    function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; return v * 1000000 }
+    END { printf "%.0f %.0f %.0f %.1f %.1f\n", rps, us(p50), us(p99), baton * 1e6 / hz / requests, redis * 1e6 / hz / requests }' \
+    "$work/wrk.out"
 }
 
-read -r plain_rps plain_p50 plain_p99 < <(run_wrk "http://127.0.0.1:$baton_port/plain")
-read -r leased_rps leased_p50 leased_p99 < <(run_wrk -s "$work/sessions.lua" "http://127.0.0.1:$baton_port/leased")
+read -r plain_rps plain_p50 plain_p99 plain_baton_us _ < <(run_wrk "http://127.0.0.1:$baton_port/plain")
+read -r leased_rps leased_p50 leased_p99 leased_baton_us leased_redis_us < <(run_wrk -s "$work/sessions.lua" "http://127.0.0.1:$baton_port/leased")
 ping=$(redis-benchmark -p "$redis_port" -t ping_mbulk -n 50000 -c 1 --csv 2>/dev/null | tr '\r' '\n' |
   grep '^"PING_MBULK"' | tr -d '"' | awk -F, '{ printf "%.0f", $5 * 1000 }')
 read -r leases script_us < <(redis-cli -p "$redis_port" info commandstats | tr -d '\r' |
-  awk -F'[:,=]' '/^cmdstat_evalsha/ { print $3, $7 }')
+  awk -F'[:,=]' '/^cmdstat_evalsha/ { calls = $3; per_call = $7 } END { print calls + 0, per_call + 0 }')
 
-printf '%-14s %12s %10s %10s\n' route requests/s p50 p99
-printf '%-14s %12s %8s us %7s us\n' pass-through "$plain_rps" "$plain_p50" "$plain_p99"
-printf '%-14s %12s %8s us %7s us\n' leased "$leased_rps" "$leased_p50" "$leased_p99"
+echo "lease backend: $backend; pinned: $([ "$pin" = 1 ] && echo 'baton on CPU 1, the rest on CPU 0' || echo no)"
+printf '%-14s %12s %10s %10s %16s %16s\n' route requests/s p50 p99 'baton CPU/req' 'Redis CPU/req'
+printf '%-14s %12s %8s us %7s us %13s us %13s\n' pass-through "$plain_rps" "$plain_p50" "$plain_p99" "$plain_baton_us" -
+printf '%-14s %12s %8s us %7s us %13s us %13s us\n' leased "$leased_rps" "$leased_p50" "$leased_p99" "$leased_baton_us" "$leased_redis_us"
 echo "leased/pass-through requests/s: $(awk -v a="$leased_rps" -v b="$plain_rps" 'BEGIN { printf "%.2f", a / b }')"
+echo "baton CPU per request, pass-through/leased: $(awk -v a="$plain_baton_us" -v b="$leased_baton_us" 'BEGIN { printf "%.2f", a / b }')"
 echo "p50 added by the lease: $((leased_p50 - plain_p50)) us; Redis PING p50 of this run: ${ping} us"
-echo "lease scripts run in Redis: $leases (acquire + release per leased request), ${script_us} us each"
+if [ "$backend" = redis ]; then
+  echo "lease scripts run in Redis: $leases (acquire + release per leased request), ${script_us} us each"
+fi
 if grep -qiE 'error|critical' "$work/baton.log"; then echo "baton logged errors:"; cat "$work/baton.log"; fi

@@ -210,15 +210,6 @@ run_wrk() {  # run_wrk URL DURATION: prints wrk's report
   "${pinned[@]}" wrk -t"$wrk_threads" -c"$connections" -d"$2" --latency "$1"
 }
 
-# CPU time (clock ticks) used so far by process $1 and its children: an nginx master
-# and its worker, or every thread of baton.
-cpu_ticks() {
-  local pid
-  for pid in "$1" $(pgrep -P "$1" || true); do
-    sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null || true
-  done | awk '{ sum += $12 + $13 } END { print sum + 0 }'
-}
-
 # Share of all CPUs busy over one second: other work on the machine skews the figures.
 busy_percent() {
   local a b

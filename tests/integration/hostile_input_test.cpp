@@ -491,6 +491,8 @@ TEST_SUITE("hostile input") {
     // (lease::is_valid_session_id) still holds then.
     for (const std::string pattern : {"", "^.+$"}) {
       CAPTURE(pattern);
+      // One valid id per proxy: the last one's lease may not be released yet.
+      const std::string valid_id = pattern.empty() ? "valid.id-1" : "valid.id-2";
       BatonProxy proxy(session_settings(engine.port(), redis, pattern));
       REQUIRE(wait_until(10s, [&] {
         HttpClient client(proxy.port());
@@ -512,12 +514,12 @@ TEST_SUITE("hostile input") {
       CHECK(engine.received_targets().size() == targets_before);
       for (const auto& key : redis.command({"KEYS", "*"}).elements) {
         CAPTURE(key.text);
-        CHECK((key.text.starts_with("baton:{warm-up}:") || key.text.starts_with("baton:{valid.id-1}:")));
+        CHECK((key.text.starts_with("baton:{warm-up}:") || key.text.starts_with("baton:{valid.id-")));
       }
 
       // The counting sees a lease when there is one.
       HttpClient client(proxy.port());
-      client.send(with_header("valid.id-1"));
+      client.send(with_header(valid_id));
       CHECK(client.read_response().result() == http::status::ok);
       CHECK(lease_scripts_run(redis) > scripts_before);
     }
