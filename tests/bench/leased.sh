@@ -30,20 +30,28 @@ hz=$(getconf CLK_TCK)
 # shellcheck source=SCRIPTDIR/../../deploy/lib/servers.sh
 source "$root/deploy/lib/servers.sh"
 
-# `on N command...` runs the command on CPU N with BENCH_PIN=1 (taskset execs it, so $!
-# is the server's own pid), as it is otherwise.
+# `on N command...` runs the command on CPU N with BENCH_PIN=1, as it is otherwise.
 on() {
   local cpu=$1
   shift
   if [ "$pin" = 1 ]; then taskset -c "$cpu" "$@"; else "$@"; fi
 }
 
+# `serve_on N command...` starts a server in the background, on CPU N with BENCH_PIN=1,
+# and adds its pid to `pids` (taskset execs the command, so the pid is the server's).
+serve_on() {
+  local cpu=$1
+  shift
+  if [ "$pin" = 1 ]; then taskset -c "$cpu" "$@" & else "$@" & fi
+  pids+=($!)
+}
+
 pids=()
 work=$(mktemp -d)
 trap cleanup EXIT
 { read -r redis_port; read -r upstream_port; read -r baton_port; read -r admin_port; } < <(free_ports 4)
-on 0 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
-  --logfile "$work/redis.log" & pids+=($!)
+serve_on 0 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
+  --logfile "$work/redis.log"
 
 cat > "$work/upstream.conf" <<CONF
 daemon off; worker_processes 1; pid $work/nginx.pid; error_log $work/nginx.err;
@@ -55,7 +63,7 @@ http {
   server { listen 127.0.0.1:$upstream_port; location / { return 200 "hello world\n"; } }
 }
 CONF
-on 0 /usr/sbin/nginx -c "$work/upstream.conf" & pids+=($!)
+serve_on 0 /usr/sbin/nginx -c "$work/upstream.conf"
 
 cat > "$work/baton.yaml" <<CONF
 instance_id: bench
@@ -73,9 +81,8 @@ routes:
     lease: none
 logging: { level: warn, access_log: false }
 CONF
-on 1 "$baton_bin" --config "$work/baton.yaml" 2> "$work/baton.log" & pids+=($!)
-baton_pid=$!
-redis_pid=${pids[0]}
+serve_on 1 "$baton_bin" --config "$work/baton.yaml" 2> "$work/baton.log"
+redis_pid=${pids[0]} baton_pid=${pids[2]}
 
 cat > "$work/sessions.lua" <<'LUA'
 -- A new session for every request: each leased request takes an uncontended lease.

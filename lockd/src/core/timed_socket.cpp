@@ -7,6 +7,8 @@ TimedSocket::TimedSocket(TcpSocket socket)
 
 TimedSocket::TimedSocket(const Executor& executor) : socket_(executor), timer_(executor) {}
 
+TimedSocket::~TimedSocket() { *alive_ = false; }
+
 void TimedSocket::expires_after(Clock::duration timeout) {
   timed_out_ = false;
   deadline_ = Clock::now() + timeout;
@@ -34,9 +36,9 @@ void TimedSocket::close() {
 void TimedSocket::arm(Clock::time_point at) {
   armed_for_ = at;
   timer_.expires_at(at);
-  // The handler may run after this object is gone only with operation_aborted (the
-  // timer's destructor cancels it), and then it touches nothing.
-  timer_.async_wait([this](const beast::error_code& error) { on_timer(error); });
+  timer_.async_wait([this, alive = alive_](const beast::error_code& error) {
+    if (*alive) on_timer(error);
+  });
 }
 
 void TimedSocket::on_timer(const beast::error_code& error) {

@@ -5,6 +5,7 @@
 #include "baton/redis/client.hpp"
 
 #include <algorithm>
+#include <string_view>
 
 namespace baton::lease {
 namespace {
@@ -32,15 +33,24 @@ const LeaseScripts& lease_scripts() {
 }
 
 // The keys of one session; the id sits in a hash tag so that they share a cluster slot.
+// Each is built in one allocation: they are made twice per leased request.
 struct SessionKeys {
-  SessionKeys(const std::string& prefix, const std::string& session)
-      : lease(prefix + ":{" + session + "}:lease"),
-        state(prefix + ":{" + session + "}:state"),
-        queue(prefix + ":{" + session + "}:queue"),
-        waits(prefix + ":{" + session + "}:waits"),
-        channel(prefix + ":{" + session + "}:free") {}
+  SessionKeys(std::string_view prefix, std::string_view session)
+      : lease(key(prefix, session, "lease")),
+        state(key(prefix, session, "state")),
+        queue(key(prefix, session, "queue")),
+        waits(key(prefix, session, "waits")),
+        channel(key(prefix, session, "free")) {}
 
   std::string lease, state, queue, waits, channel;
+
+private:
+  static std::string key(std::string_view prefix, std::string_view session, std::string_view name) {
+    std::string key;
+    key.reserve(prefix.size() + session.size() + name.size() + 4);
+    key.append(prefix).append(":{").append(session).append("}:").append(name);
+    return key;
+  }
 };
 
 long long integer_at(const redis::Reply& reply, std::size_t index) {

@@ -11,6 +11,7 @@
 #include "baton/core/asio.hpp"
 
 #include <chrono>
+#include <memory>
 
 namespace baton::core {
 
@@ -21,6 +22,7 @@ public:
 
   explicit TimedSocket(TcpSocket socket);
   explicit TimedSocket(const Executor& executor);
+  ~TimedSocket();
 
   TimedSocket(const TimedSocket&) = delete;
   TimedSocket& operator=(const TimedSocket&) = delete;
@@ -55,6 +57,10 @@ private:
 
   TcpSocket socket_;
   SteadyTimer timer_;
+  // False once this object is gone. A wake-up that was already due when the timer was
+  // destroyed still runs, with success rather than operation_aborted: it must not touch
+  // the object then.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   Clock::time_point deadline_ = Clock::time_point::max();
   Clock::time_point armed_for_ = Clock::time_point::max();  // max: not armed
   bool timed_out_ = false;
