@@ -16,8 +16,7 @@ constexpr auto lingering_time = std::chrono::seconds(2);
 constexpr unsigned client_closed_request = 499;
 constexpr std::size_t lingering_bytes = 256 * 1024;
 
-const ErrorReply obs_fold{http::status::bad_request, "bad_request",
-                         "obsolete line folding (a field line starting with a space or tab) is not accepted"};
+ErrorReply bad_request(std::string_view why) { return {http::status::bad_request, "bad_request", why}; }
 
 // What a client hears when its request head cannot be read.
 ErrorReply reply_for_read_error(const HeadRead& head) {
@@ -42,7 +41,7 @@ ErrorReply reply_for_read_error(const HeadRead& head) {
     return {http::status::http_version_not_supported, "http_version_not_supported",
             "only HTTP/1.0 and HTTP/1.1 are served"};
   }
-  return {http::status::bad_request, "bad_request", "the request is not valid HTTP/1.1"};
+  return bad_request("the request is not valid HTTP/1.1");
 }
 
 std::optional<ErrorReply> reply_for(HeadFault fault) {
@@ -50,28 +49,24 @@ std::optional<ErrorReply> reply_for(HeadFault fault) {
     case HeadFault::none:
       return std::nullopt;
     case HeadFault::length_and_encoding:
-      return ErrorReply{http::status::bad_request, "bad_request",
-                        "Content-Length and Transfer-Encoding together are refused (request smuggling)"};
+      return bad_request("Content-Length and Transfer-Encoding together are refused (request smuggling)");
     case HeadFault::encoding_in_http10:
-      return ErrorReply{http::status::bad_request, "bad_request",
-                        "Transfer-Encoding is not allowed in an HTTP/1.0 request"};
+      return bad_request("Transfer-Encoding is not allowed in an HTTP/1.0 request");
     case HeadFault::repeated_length:
-      return ErrorReply{http::status::bad_request, "bad_request", "Content-Length must be one field with one value"};
+      return bad_request("Content-Length must be one field with one value");
     case HeadFault::chunked_not_final:
-      return ErrorReply{http::status::bad_request, "bad_request",
-                        "Transfer-Encoding must end with chunked, once: the body length is unknown"};
+      return bad_request("Transfer-Encoding must end with chunked, once: the body length is unknown");
     case HeadFault::framing_lookalike:
-      return ErrorReply{http::status::bad_request, "bad_request",
-                        "Content_Length and Transfer_Encoding are refused: some servers read them as framing"};
+      return bad_request("Content_Length and Transfer_Encoding are refused: some servers read them as framing");
     case HeadFault::unknown_transfer_coding:
       return ErrorReply{http::status::not_implemented, "unsupported_transfer_coding",
                         "only the chunked transfer coding is supported"};
     case HeadFault::missing_host:
-      return ErrorReply{http::status::bad_request, "bad_request", "an HTTP/1.1 request needs a Host field"};
+      return bad_request("an HTTP/1.1 request needs a Host field");
     case HeadFault::duplicate_host:
-      return ErrorReply{http::status::bad_request, "bad_request", "more than one Host field"};
+      return bad_request("more than one Host field");
     case HeadFault::bad_host:
-      return ErrorReply{http::status::bad_request, "bad_request", "the Host field is not a host and port"};
+      return bad_request("the Host field is not a host and port");
   }
   return std::nullopt;
 }
@@ -79,23 +74,8 @@ std::optional<ErrorReply> reply_for(HeadFault fault) {
 // Why baton answers a request head itself and closes, if it does.
 std::optional<ErrorReply> refusal_of(const HeadRead& head, const RequestHeader& request) {
   if (head.error) return reply_for_read_error(head);
-  if (head.folded) return obs_fold;
+  if (head.folded) return bad_request("obsolete line folding (a field line starting with a space or tab) is not accepted");
   return reply_for(check_request_head(request));
-}
-
-std::string_view bytes_of(const beast::flat_buffer& buffer) {
-  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
-}
-
-// RFC 9110 2.5: a request of a later HTTP/1 minor version is served as the highest one
-// this server conforms to, HTTP/1.1. Beast refuses it, so the digit in the buffered
-// request line is rewritten before it is parsed again (a refused request line leaves
-// Beast's parser as it was). False when the line is not one of those.
-bool serve_as_http11(beast::flat_buffer& buffer) {
-  const auto version = request_line_version(bytes_of(buffer));
-  if (!version || version->major != 1 || version->minor < 2) return false;
-  static_cast<char*>(buffer.data().data())[version->minor_at] = '1';
-  return true;
 }
 
 // The request head, then chunk size lines and trailer fields, gather in the connection's
@@ -196,40 +176,16 @@ Awaitable<HeadRead> ClientConnection::read_head(RequestParser& parser) {
   const auto limit = static_cast<std::uint32_t>(std::min<std::size_t>(
       worker_.config().client.max_header_size, std::numeric_limits<std::uint32_t>::max()));
   auto& buffer = client_.buffer;
-  HeadRead head;
-  // Beast consumes the request line as soon as it is whole, then whole field lines (so a
-  // fold never straddles two pieces), and applies its header limit to what is left
-  // each time: the limit shrinks by what it consumed, to hold for the whole head.
-  std::uint32_t consumed = 0;
-  for (;;) {
-    if (buffer.size() > 0) {
-      parser.header_limit(limit - consumed);
-      const std::size_t used = parser.put(buffer.data(), head.error);
-      head.folded = head.folded || has_obs_fold(bytes_of(buffer).substr(0, used));
-      consumed += static_cast<std::uint32_t>(used);
-      buffer.consume(used);
-      if (head.error == http::error::bad_version && consumed == 0 && serve_as_http11(buffer)) continue;
-      if (head.error == http::error::need_more && consumed >= limit) head.error = http::error::header_limit;
-      if (head.error != http::error::need_more) break;
-    }
+  RequestHeadReader reader(limit);
+  beast::error_code error;
+  while ((error = reader.parse(parser, buffer)) == http::error::need_more) {
     const std::size_t n = co_await client_.stream.async_read_some(
-        buffer.prepare(beast::read_size(buffer, 65536)), net::redirect_error(use_awaitable, head.error));
+        buffer.prepare(beast::read_size(buffer, 65536)), net::redirect_error(use_awaitable, error));
     buffer.commit(n);
-    head.error = client_.stream.outcome(head.error);
-    if (head.error == net::error::eof) {
-      head.error = parser.got_some() ? http::error::partial_message : http::error::end_of_stream;
-    }
-    if (head.error) break;
+    error = client_.stream.outcome(error);
+    if (error) break;
   }
-  // Beast may wait for the whole head before it parses the request line, so the line
-  // is too long only if it does not end within the limit.
-  head.line_too_long = head.error == http::error::header_limit && consumed == 0 &&
-                       bytes_of(buffer).substr(0, limit).find('\n') == std::string_view::npos;
-  if (head.error == http::error::bad_version && consumed == 0) {
-    const auto version = request_line_version(bytes_of(buffer));
-    head.version_refused = version && version->major != 1;
-  }
-  co_return head;
+  co_return reader.finish(error, parser, buffer);
 }
 
 Awaitable<bool> ClientConnection::refuse(const ErrorReply& reply, RequestRecord& record) {

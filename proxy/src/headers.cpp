@@ -282,8 +282,6 @@ HeadFault host_fault(const RequestHeader& request) {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-}  // namespace
-
 // RFC 9110 8.6 lets a recipient take "5, 5" or two lines of 5 as 5, or reject them.
 // Forwarded as they are, the engine may do the other (Node rejects them); so does
 // nginx, and so does baton.
@@ -292,6 +290,8 @@ bool has_repeated_length(const RequestHeader& request) {
   if (first == last) return false;
   return std::next(first) != last || first->value().find(',') != std::string_view::npos;
 }
+
+}  // namespace
 
 HeadFault check_request_head(const RequestHeader& request) {
   if (has_repeated_length(request)) return HeadFault::repeated_length;

@@ -6,8 +6,8 @@
 // relay options; byte 1 seeds where the
 // bytes are cut, as a socket would hand them over; the rest is the raw head (and maybe
 // more). The request side follows client_connection.cpp and exchange.cpp step by step:
-// Beast's request_parser<buffer_body> with header_limit and body_limit, the read loop
-// with its obs-fold check and HTTP/1.x rewrite, check_request_head, the Content-Length
+// the proxy's RequestParser and RequestHeadReader (the read loop with its whole-head
+// limit, obs-fold check and HTTP/1.x rewrite), check_request_head, the Content-Length
 // limit, and write_upstream_request_head. The response side follows read_response_head
 // and relay_response up to write_client_response_head.
 //
@@ -25,6 +25,7 @@
 // - a request with a Transfer-Encoding is relayed chunked (check_request_head let it
 //   through, so Beast must have seen chunked framing).
 #include "baton/proxy/headers.hpp"
+#include "baton/proxy/request_head.hpp"
 
 #include "fuzz_check.hpp"
 
@@ -44,17 +45,12 @@ namespace {
 using namespace baton::proxy;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
-using RequestParser = http::request_parser<http::buffer_body>;
-using ResponseParser = http::response_parser<http::buffer_body>;
+using ResponseParser = BoundedParser<false>;  // as exchange.hpp has it
 
 constexpr std::string_view client_address = "198.51.100.7";
 constexpr std::string_view generated_request_id = "generated-request-id";
 constexpr std::size_t max_body_size = 16 * 1024 * 1024;  // client.max_body_size default
 constexpr std::array<std::uint32_t, 4> header_limits{32 * 1024, 8 * 1024, 512, 64};
-
-std::string_view bytes_of(const beast::flat_buffer& buffer) {
-  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
-}
 
 // Hands the stream to a parser in pieces, as read_head does with what the socket gives.
 class Feeder {
@@ -163,33 +159,20 @@ void parse_back(Parser& parser, std::string_view head) {
 
 // ---- The request side ----------------------------------------------------------------
 
-// client_connection.cpp: a later HTTP/1 minor version is served as HTTP/1.1.
-bool serve_as_http11(beast::flat_buffer& buffer) {
-  const auto version = request_line_version(bytes_of(buffer));
-  if (!version || version->major != 1 || version->minor < 2) return false;
-  static_cast<char*>(buffer.data().data())[version->minor_at] = '1';
-  return true;
-}
-
-// What client_connection.cpp's read_head and refusal_of decide: true when the request
-// would be forwarded.
-bool read_request_head(RequestParser& parser, Feeder& feeder) {
+// What client_connection.cpp's read_head and refusal_of decide, with the same
+// RequestHeadReader: true when the request would be forwarded.
+bool read_request_head(RequestParser& parser, std::uint32_t header_limit, Feeder& feeder) {
   beast::flat_buffer buffer;
+  RequestHeadReader reader(header_limit);
   beast::error_code error;
-  bool folded = false;
-  bool line_parsed = false;
-  for (;;) {
-    if (buffer.size() > 0) {
-      const std::size_t used = parser.put(buffer.data(), error);
-      folded = folded || has_obs_fold(bytes_of(buffer).substr(0, used));
-      line_parsed = line_parsed || used > 0;
-      buffer.consume(used);
-      if (error == http::error::bad_version && !line_parsed && serve_as_http11(buffer)) continue;
-      if (error != http::error::need_more) break;
+  while ((error = reader.parse(parser, buffer)) == http::error::need_more) {
+    if (!feeder.read_into(buffer)) {
+      error = boost::asio::error::eof;
+      break;
     }
-    if (!feeder.read_into(buffer)) return false;  // EOF: end_of_stream or partial_message
   }
-  if (error || folded) return false;
+  const HeadRead head = reader.finish(error, parser, buffer);
+  if (head.error || head.folded) return false;
   FUZZ_CHECK(parser.is_header_done());
   if (check_request_head(parser.get()) != HeadFault::none) return false;
   // exchange.cpp: a declared body over the limit gets 413.
@@ -265,10 +248,9 @@ void check_forwarded_request(const RequestParser& parser, const UpstreamRequestI
 
 void forward_request(std::uint8_t control, std::uint8_t seed, std::string_view bytes) {
   RequestParser parser;
-  parser.header_limit(header_limits[(control >> 1) & 3]);
   parser.body_limit(max_body_size);
   Feeder feeder(bytes, seed);
-  if (!read_request_head(parser, feeder)) return;
+  if (!read_request_head(parser, header_limits[(control >> 1) & 3], feeder)) return;
 
   const RequestHeader& request = parser.get();
   const auto client_id = request["X-Request-Id"];

@@ -7,7 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <deque>
 #include <iterator>
 #include <span>
 #include <stdexcept>
@@ -107,7 +106,7 @@ struct Client::Impl {
   std::shared_ptr<Link> link;  // set while connected
   ReplyQueue<Waiter> queue;
   std::vector<std::function<void()>> connected_callbacks;
-  std::deque<std::vector<std::string>> posted;  // post()ed while disconnected
+  std::vector<std::vector<std::string>> posted;  // post()ed while disconnected
   bool posted_overflowed = false;  // and some dropped, since the last connection
   bool started = false;
   bool stopped = false;
@@ -121,11 +120,9 @@ Awaitable<void> Client::Impl::run(std::shared_ptr<Impl> self) {
     self->link = link;
     self->report_connection(true);
     if (!self->posted.empty()) {
-      const std::vector<std::vector<std::string>> posted(std::make_move_iterator(self->posted.begin()),
-                                                         std::make_move_iterator(self->posted.end()));
+      self->write(self->posted, nullptr);
       self->posted.clear();
       self->posted_overflowed = false;
-      self->write(posted, nullptr);
     }
     for (const auto& callback : self->connected_callbacks) {
       try {

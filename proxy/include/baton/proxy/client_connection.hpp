@@ -5,35 +5,15 @@
 #include "baton/core/asio.hpp"
 #include "baton/core/timed_socket.hpp"
 #include "baton/proxy/error_response.hpp"
-#include "baton/proxy/headers.hpp"
+#include "baton/proxy/request_head.hpp"
 #include "baton/proxy/request_record.hpp"
 
 #include <array>
-#include <stdexcept>
 #include <string>
 
 namespace baton::proxy {
 
 class Worker;
-
-// Beast 1.74's parser, except for a field (in a head or a trailer) of 64 KiB or more:
-// Beast cannot store it and throws, from inside a read's completion, which would end
-// the worker thread. Here it is the header_limit error. (A private virtual of Beast's
-// parser, overridden with the same one line plus the catch.)
-template <bool isRequest>
-class BoundedParser final : public http::parser<isRequest, http::buffer_body> {
-private:
-  void on_field_impl(http::field name, beast::string_view name_string, beast::string_view value,
-                     beast::error_code& error) override {
-    try {
-      this->get().insert(name, name_string, value);
-    } catch (const std::length_error&) {
-      error = http::error::header_limit;
-    }
-  }
-};
-
-using RequestParser = BoundedParser<true>;
 
 // The client end of an exchange: what forwarding code reads from and writes to.
 struct ClientSide {
@@ -44,15 +24,6 @@ struct ClientSide {
   // not the request, so that no request allocates it.
   std::array<char, 8192> relay_buffer;
   std::string head;  // the head being sent, either way; its capacity is reused
-};
-
-// What reading a request head found besides the parser's verdict: what Beast's
-// parser sees in the raw bytes but does not tell.
-struct HeadRead {
-  beast::error_code error;
-  bool folded = false;            // an obs-fold line (RFC 9112 5.2)
-  bool line_too_long = false;     // header_limit struck inside the request line: 414, not 431
-  bool version_refused = false;   // a well-formed version other than HTTP/1.x: 505, not 400
 };
 
 class ClientConnection {
