@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential cmake pkg-config ninja-build ccache
   libboost-dev libssl-dev libhiredis-dev rapidjson-dev libspdlog-dev libfmt-dev
-  libyaml-cpp-dev doctest-dev
+  libyaml-cpp-dev libjemalloc-dev doctest-dev
   # tests, demo and benchmarks
   redis-server redis-tools nginx-light haproxy wrk curl ca-certificates procps python3
   # the admin page's browser test (driven by playwright-core from npm)

@@ -16,10 +16,11 @@
 --      or {-1, holder_instance, holder_request_id, retry_after_ms, queue_length}
 local lease, state, queue, waits = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local token, instance, request_id, route = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local ttl_ms = tonumber(ARGV[5])
+-- The TTLs go to Redis as the strings they came as: Redis 7.0 turns a Lua number
+-- argument back into text with printf's slow floating-point path.
+local ttl_ms, state_ttl_ms = ARGV[5], ARGV[8]
 local wait_ms = tonumber(ARGV[6])
 local max_waiters = tonumber(ARGV[7])
-local state_ttl_ms = tonumber(ARGV[8])
 local events, session = ARGV[9], ARGV[10]
 
 local time = redis.call('TIME')
@@ -30,9 +31,10 @@ local function take(first)
   local last = redis.call('HMGET', state, 'fence', 'instance', 'released_ms')
   -- Redis TIME keeps fences increasing even when the state key was lost (restart, FLUSHALL).
   local fence = math.max(tonumber(last[1] or '0') + 1, now_us)
-  local fence_text = string.format('%.0f', fence)
+  -- '%d' formats a Lua number as an integer, without the floating-point path.
+  local fence_text = string.format('%d', fence)
   redis.call('HSET', lease, 'token', token, 'instance', instance, 'request_id', request_id,
-             'route', route, 'since_ms', now_ms, 'fence', fence_text)
+             'route', route, 'since_ms', string.format('%d', now_ms), 'fence', fence_text)
   redis.call('PEXPIRE', lease, ttl_ms)
   -- The holder is recorded now, not at release: a holder that dies never releases, and
   -- the next one must still learn that the session ran elsewhere.
@@ -85,12 +87,13 @@ if wait_ms > 0 then
     redis.call('ZADD', queue, redis.call('HINCRBY', state, 'seq', 1), token)
     line_changed = true
   end
-  redis.call('HSET', waits, token, now_ms + wait_ms)
+  redis.call('HSET', waits, token, string.format('%d', now_ms + wait_ms))
   -- The line outlives no waiter: it expires with the longest wait in it.
   local keep_ms = wait_ms + 1000
   if redis.call('PTTL', queue) < keep_ms then
-    redis.call('PEXPIRE', queue, keep_ms)
-    redis.call('PEXPIRE', waits, keep_ms)
+    local keep_text = string.format('%d', keep_ms)
+    redis.call('PEXPIRE', queue, keep_text)
+    redis.call('PEXPIRE', waits, keep_text)
   end
 end
 

@@ -3,7 +3,9 @@
 # same upstream (an nginx answering a small fixed body), one route with a session lease
 # in Redis and one without. wrk varies the session id of every leased request, so each
 # takes an uncontended lease. Prints requests/s and latency of both, the ratio, the CPU
-# time baton and Redis spent per request (from /proc), and the Redis round trip of the run.
+# time baton and Redis spent per request (from /proc), the whole machine's CPU time per
+# request and idle share (from /proc/stat: what the ratio is made of on a shared
+# machine), and the Redis round trip of the run.
 #
 #   tests/bench/leased.sh
 #
@@ -97,31 +99,47 @@ for port in "$redis_port" "$upstream_port" "$baton_port"; do
   until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
 done
 
-run_wrk() {  # prints "requests/s p50_us p99_us baton_us_per_request redis_us_per_request"
-  local baton_before redis_before
+# The machine's busy and idle ticks so far, all CPUs: "busy idle" (iowait counts as idle).
+machine_ticks() {
+  awk '/^cpu / { idle = $5 + $6; busy = 0; for (i = 2; i <= NF; i++) busy += $i; print busy - idle, idle }' /proc/stat
+}
+
+# Prints "requests/s p50_us p99_us baton_us redis_us machine_us machine_idle_%", the CPU
+# times per request.
+run_wrk() {
+  local baton_before redis_before busy_before idle_before busy_after idle_after
   baton_before=$(cpu_ticks "$baton_pid") redis_before=$(cpu_ticks "$redis_pid")
+  read -r busy_before idle_before < <(machine_ticks)
   on 0 wrk -t1 -c"$connections" -d"$duration" --latency "$@" > "$work/wrk.out"
+  read -r busy_after idle_after < <(machine_ticks)
   awk -v baton="$(($(cpu_ticks "$baton_pid") - baton_before))" -v redis="$(($(cpu_ticks "$redis_pid") - redis_before))" \
-      -v hz="$hz" '
+      -v busy="$((busy_after - busy_before))" -v idle="$((idle_after - idle_before))" -v hz="$hz" '
     /Requests\/sec/ { rps = $2 }
     /^ +[0-9]+ requests in/ { requests = $1 }
     /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
     function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; return v * 1000000 }
-    END { printf "%.0f %.0f %.0f %.1f %.1f\n", rps, us(p50), us(p99), baton * 1e6 / hz / requests, redis * 1e6 / hz / requests }' \
+    function per_request(ticks) { return ticks * 1e6 / hz / requests }
+    END { printf "%.0f %.0f %.0f %.1f %.1f %.1f %.0f\n", rps, us(p50), us(p99), per_request(baton),
+          per_request(redis), per_request(busy), 100 * idle / (busy + idle) }' \
     "$work/wrk.out"
 }
 
-read -r plain_rps plain_p50 plain_p99 plain_baton_us _ < <(run_wrk "http://127.0.0.1:$baton_port/plain")
-read -r leased_rps leased_p50 leased_p99 leased_baton_us leased_redis_us < <(run_wrk -s "$work/sessions.lua" "http://127.0.0.1:$baton_port/leased")
+read -r plain_rps plain_p50 plain_p99 plain_baton_us _ plain_machine_us plain_idle \
+  < <(run_wrk "http://127.0.0.1:$baton_port/plain")
+read -r leased_rps leased_p50 leased_p99 leased_baton_us leased_redis_us leased_machine_us leased_idle \
+  < <(run_wrk -s "$work/sessions.lua" "http://127.0.0.1:$baton_port/leased")
 ping=$(redis-benchmark -p "$redis_port" -t ping_mbulk -n 50000 -c 1 --csv 2>/dev/null | tr '\r' '\n' |
   grep '^"PING_MBULK"' | tr -d '"' | awk -F, '{ printf "%.0f", $5 * 1000 }')
 read -r leases script_us < <(redis-cli -p "$redis_port" info commandstats | tr -d '\r' |
   awk -F'[:,=]' '/^cmdstat_evalsha/ { calls = $3; per_call = $7 } END { print calls + 0, per_call + 0 }')
 
 echo "lease backend: $backend; pinned: $([ "$pin" = 1 ] && echo 'baton on CPU 1, the rest on CPU 0' || echo no)"
-printf '%-14s %12s %10s %10s %16s %16s\n' route requests/s p50 p99 'baton CPU/req' 'Redis CPU/req'
-printf '%-14s %12s %8s us %7s us %13s us %13s\n' pass-through "$plain_rps" "$plain_p50" "$plain_p99" "$plain_baton_us" -
-printf '%-14s %12s %8s us %7s us %13s us %13s us\n' leased "$leased_rps" "$leased_p50" "$leased_p99" "$leased_baton_us" "$leased_redis_us"
+printf '%-14s %12s %10s %10s %16s %16s %18s %13s\n' route requests/s p50 p99 'baton CPU/req' 'Redis CPU/req' \
+  'machine CPU/req' 'machine idle'
+printf '%-14s %12s %8s us %7s us %13s us %16s %15s us %12s%%\n' pass-through "$plain_rps" "$plain_p50" "$plain_p99" \
+  "$plain_baton_us" - "$plain_machine_us" "$plain_idle"
+printf '%-14s %12s %8s us %7s us %13s us %13s us %15s us %12s%%\n' leased "$leased_rps" "$leased_p50" "$leased_p99" \
+  "$leased_baton_us" "$leased_redis_us" "$leased_machine_us" "$leased_idle"
 echo "leased/pass-through requests/s: $(awk -v a="$leased_rps" -v b="$plain_rps" 'BEGIN { printf "%.2f", a / b }')"
 echo "baton CPU per request, pass-through/leased: $(awk -v a="$plain_baton_us" -v b="$leased_baton_us" 'BEGIN { printf "%.2f", a / b }')"
 echo "p50 added by the lease: $((leased_p50 - plain_p50)) us; Redis PING p50 of this run: ${ping} us"

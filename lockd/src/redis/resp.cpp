@@ -31,11 +31,13 @@ void encode(std::span<const Text> args, std::string& out) {
     argv[i] = args[i].data();
     lengths[i] = args[i].size();
   }
-  char* command = nullptr;
-  const int length = redisFormatCommandArgv(&command, static_cast<int>(args.size()), argv, lengths);
+  // The sds variant formats lengths with hiredis's own integer formatter; the plain one
+  // calls sprintf for every argument, a measurable share of a leased request.
+  sds command = nullptr;
+  const int length = redisFormatSdsCommandArgv(&command, static_cast<int>(args.size()), argv, lengths);
   if (length < 0) throw std::bad_alloc();  // hiredis fails only when malloc does
   out.append(command, static_cast<std::size_t>(length));
-  redisFreeCommand(command);
+  redisFreeSdsCommand(command);
 }
 
 Reply convert(const redisReply& raw) {

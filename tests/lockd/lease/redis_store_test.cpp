@@ -51,6 +51,11 @@ public:
     return make_redis_lease_store(executor, config_, "test");
   }
 
+  // The key of one of a session's records: "lease", "state", "queue".
+  std::string key(const std::string& session, std::string_view record) const {
+    return config_.key_prefix + ":{" + session + "}:" + std::string(record);
+  }
+
 private:
   core::RedisConfig config_;
 };
@@ -158,6 +163,34 @@ TEST_SUITE("redis lease store") {
     auto result = get(std::move(waiting));
     CHECK(result.status == AcquireStatus::acquired);
     CHECK(result.lease.previous_instance == "holder");
+  }
+
+  TEST_CASE("a session's state keeps a TTL of a day, also when it was evicted while held") {
+    RedisBackend backend;
+    Instance owner(backend, "owner");
+    const auto session = unique_session("state-ttl");
+    const auto state = backend.key(session, "state");
+    using std::chrono::milliseconds;
+    auto state_ttl = [&] { return milliseconds(shared_server().command({"PTTL", state}).integer); };
+    const auto day = milliseconds(24h);
+
+    auto held = owner.acquire(owner.request(session, 0s, 60s));
+    REQUIRE(held.status == AcquireStatus::acquired);
+    CHECK(state_ttl() > day - 1min);
+    REQUIRE(owner.release(held.lease) == ReleaseStatus::released);
+    CHECK(state_ttl() > day - 1min);
+
+    // Evicted (maxmemory) while the lease was held: the release writes the state anew,
+    // and must not leave it without a TTL.
+    held = owner.acquire(owner.request(session, 0s, 60s));
+    REQUIRE(held.status == AcquireStatus::acquired);
+    shared_server().command({"DEL", state});
+    REQUIRE(owner.release(held.lease) == ReleaseStatus::released);
+    CHECK(state_ttl() > day - 1min);
+    CHECK(state_ttl() <= day);
+    auto next = owner.acquire(owner.request(session, 0s, 60s));
+    CHECK(next.lease.previous_instance == "owner");
+    CHECK(next.lease.previous_release_age >= 0ms);
   }
 
   TEST_CASE("a holder killed with SIGKILL blocks its session until its TTL, then frees it") {
