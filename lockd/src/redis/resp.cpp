@@ -5,39 +5,35 @@
 #include <hiredis/hiredis.h>
 
 #include <array>
+#include <charconv>
 #include <new>
 
 namespace baton::redis {
 namespace {
 
-// Commands of baton have a handful of arguments; more go to the heap.
-constexpr std::size_t inline_args = 16;
+// "*<count>\r\n" or "$<length>\r\n".
+void append_header(char kind, std::size_t value, std::string& out) {
+  std::array<char, 24> digits;
+  const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), value).ptr;
+  out.push_back(kind);
+  out.append(digits.data(), end);
+  out.append("\r\n");
+}
 
+// An array of bulk strings. Written here, not with hiredis's formatters: those format
+// every length with sprintf or grow their buffer step by step, which came to 3-5 % of
+// baton's CPU time on a leased request.
 template <class Text>
 void encode(std::span<const Text> args, std::string& out) {
-  std::array<const char*, inline_args> inline_argv;
-  std::array<std::size_t, inline_args> inline_lengths;
-  std::vector<const char*> heap_argv;
-  std::vector<std::size_t> heap_lengths;
-  const char** argv = inline_argv.data();
-  std::size_t* lengths = inline_lengths.data();
-  if (args.size() > inline_args) {
-    heap_argv.resize(args.size());
-    heap_lengths.resize(args.size());
-    argv = heap_argv.data();
-    lengths = heap_lengths.data();
+  std::size_t size = 16;
+  for (const auto& arg : args) size += arg.size() + 16;
+  out.reserve(out.size() + size);
+  append_header('*', args.size(), out);
+  for (const auto& arg : args) {
+    append_header('$', arg.size(), out);
+    out.append(arg.data(), arg.size());
+    out.append("\r\n");
   }
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    argv[i] = args[i].data();
-    lengths[i] = args[i].size();
-  }
-  // The sds variant formats lengths with hiredis's own integer formatter; the plain one
-  // calls sprintf for every argument, a measurable share of a leased request.
-  sds command = nullptr;
-  const int length = redisFormatSdsCommandArgv(&command, static_cast<int>(args.size()), argv, lengths);
-  if (length < 0) throw std::bad_alloc();  // hiredis fails only when malloc does
-  out.append(command, static_cast<std::size_t>(length));
-  redisFreeSdsCommand(command);
 }
 
 Reply convert(const redisReply& raw) {

@@ -1,5 +1,5 @@
-// RESP, Redis's wire format: commands encoded with hiredis's redisFormatCommandArgv,
-// replies decoded with hiredis's redisReader. Pure code: bytes in, values out.
+// RESP, Redis's wire format: commands encoded here (arrays of bulk strings), replies
+// decoded with hiredis's redisReader. Pure code: bytes in, values out.
 #pragma once
 
 #include <cstdint>
