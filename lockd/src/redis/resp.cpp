@@ -4,35 +4,47 @@
 
 #include <hiredis/hiredis.h>
 
-#include <array>
+#include <algorithm>
 #include <charconv>
 #include <new>
 
 namespace baton::redis {
 namespace {
 
-// "*<count>\r\n" or "$<length>\r\n".
-void append_header(char kind, std::size_t value, std::string& out) {
-  std::array<char, 24> digits;
-  const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), value).ptr;
-  out.push_back(kind);
-  out.append(digits.data(), end);
-  out.append("\r\n");
+// Decimal digits of `value`.
+std::size_t digits(std::size_t value) {
+  std::size_t count = 1;
+  while (value >= 10) {
+    value /= 10;
+    ++count;
+  }
+  return count;
 }
 
-// An array of bulk strings. Written here, not with hiredis's formatters: those format
-// every length with sprintf or grow their buffer step by step, which came to 3-5 % of
-// baton's CPU time on a leased request.
+// Writes "<kind><value>\r\n" at `at`; returns the end.
+char* put_header(char* at, char kind, std::size_t value) {
+  *at++ = kind;
+  at = std::to_chars(at, at + digits(value), value).ptr;
+  *at++ = '\r';
+  *at++ = '\n';
+  return at;
+}
+
+// An array of bulk strings, written in one pass into space reserved at once. Written
+// here, not with hiredis's formatters: those format every length with sprintf or grow
+// their buffer step by step, which came to 3-5 % of baton's CPU time on a leased request.
 template <class Text>
 void encode(std::span<const Text> args, std::string& out) {
-  std::size_t size = 16;
-  for (const auto& arg : args) size += arg.size() + 16;
-  out.reserve(out.size() + size);
-  append_header('*', args.size(), out);
+  std::size_t size = 3 + digits(args.size());
+  for (const auto& arg : args) size += 3 + digits(arg.size()) + arg.size() + 2;
+  const std::size_t start = out.size();
+  out.resize(start + size);
+  char* at = put_header(out.data() + start, '*', args.size());
   for (const auto& arg : args) {
-    append_header('$', arg.size(), out);
-    out.append(arg.data(), arg.size());
-    out.append("\r\n");
+    at = put_header(at, '$', arg.size());
+    at = std::copy(arg.begin(), arg.end(), at);
+    *at++ = '\r';
+    *at++ = '\n';
   }
 }
 
