@@ -16,6 +16,12 @@
 #                            in-process store, which shows what baton's own lease
 #                            handling costs, without Redis
 #   BENCH_PIN (0)            1: baton on CPU 1, wrk, nginx and Redis on CPU 0
+#   BENCH_INSTRUCTIONS       baton or redis: that process runs under valgrind's callgrind
+#                            and the script prints the instructions it executed per
+#                            request instead (user space only; unlike time, the same on
+#                            a busy machine, so a before/after comparison needs one run
+#                            of each). One process at a time: a slowed peer would change
+#                            how the other batches its work.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,6 +31,7 @@ duration=${BENCH_DURATION:-10s}
 connections=${BENCH_CONNECTIONS:-50}
 backend=${BENCH_LEASE_BACKEND:-redis}
 pin=${BENCH_PIN:-0}
+counted_process=${BENCH_INSTRUCTIONS:-}
 hz=$(getconf CLK_TCK)
 
 [ -x "$baton_bin" ] || { echo "leased.sh: no $baton_bin; build first (deploy/build.sh)" >&2; exit 1; }
@@ -52,8 +59,25 @@ pids=()
 work=$(mktemp -d)
 trap cleanup EXIT
 { read -r redis_port; read -r upstream_port; read -r baton_port; read -r admin_port; } < <(free_ports 4)
-serve_on 0 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
-  --logfile "$work/redis.log"
+case "$counted_process" in
+  '' | baton | redis) ;;
+  *) echo "leased.sh: BENCH_INSTRUCTIONS is baton or redis, not '$counted_process'" >&2; exit 2 ;;
+esac
+
+# `counted NAME command...` prints the command one word per line, under callgrind when
+# NAME is BENCH_INSTRUCTIONS (its counts dumped to $work/counted.cg.<n>).
+counted() {
+  local name=$1
+  shift
+  if [ "$name" = "$counted_process" ]; then
+    printf '%s\n' valgrind --tool=callgrind --callgrind-out-file="$work/counted.cg" --log-file="$work/valgrind.log"
+  fi
+  printf '%s\n' "$@"
+}
+
+mapfile -t redis_command < <(counted redis redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
+  --appendonly no --dir "$work" --logfile "$work/redis.log")
+serve_on 0 "${redis_command[@]}"
 
 cat > "$work/upstream.conf" <<CONF
 daemon off; worker_processes 1; pid $work/nginx.pid; error_log $work/nginx.err;
@@ -83,7 +107,8 @@ routes:
     lease: none
 logging: { level: warn, access_log: false }
 CONF
-serve_on 1 "$baton_bin" --config "$work/baton.yaml" 2> "$work/baton.log"
+mapfile -t baton_command < <(counted baton "$baton_bin" --config "$work/baton.yaml")
+serve_on 1 "${baton_command[@]}" 2> "$work/baton.log"
 redis_pid=${pids[0]} baton_pid=${pids[2]}
 
 cat > "$work/sessions.lua" <<'LUA'
@@ -98,6 +123,33 @@ LUA
 for port in "$redis_port" "$upstream_port" "$baton_port"; do
   until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
 done
+
+# Prints the instructions per request of one wrk run, counted from a warmed-up start:
+# callgrind_control zeroes the counts, then asks for the next dump (counted.cg.<n>),
+# which is complete once it ends with its totals.
+count_instructions() {
+  local pid dump
+  pid=$([ "$counted_process" = baton ] && echo "$baton_pid" || echo "$redis_pid")
+  dump=$work/counted.cg.$(($(find "$work" -name 'counted.cg.*' | wc -l) + 1))
+  on 0 wrk -t1 -c"$connections" -d2s "$@" > /dev/null
+  callgrind_control -z "$pid" > /dev/null 2>&1
+  on 0 wrk -t1 -c"$connections" -d"$duration" "$@" > "$work/wrk.out"
+  callgrind_control -d "$pid" > /dev/null 2>&1
+  until grep -qs '^totals:' "$dump"; do sleep 0.2; done
+  awk '/^ +[0-9]+ requests in/ { requests = $1 } /^totals:/ { count = $2 }
+       END { printf "%.0f\n", count / requests }' "$work/wrk.out" "$dump"
+}
+
+if [ -n "$counted_process" ]; then
+  plain=$(count_instructions "http://127.0.0.1:$baton_port/plain")
+  leased=$(count_instructions -s "$work/sessions.lua" "http://127.0.0.1:$baton_port/leased")
+  echo "lease backend: $backend; instructions $counted_process executed per request (user space, callgrind)"
+  printf '%-14s %12s\n' pass-through "$plain" leased "$leased"
+  if [ "$counted_process" = baton ]; then
+    echo "pass-through/leased: $(awk -v a="$plain" -v b="$leased" 'BEGIN { printf "%.2f", a / b }')"
+  fi
+  exit 0
+fi
 
 # The machine's busy and idle ticks so far, all CPUs: "busy idle" (iowait counts as idle).
 machine_ticks() {

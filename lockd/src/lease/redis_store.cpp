@@ -5,6 +5,7 @@
 #include "baton/redis/client.hpp"
 
 #include <algorithm>
+#include <array>
 #include <string_view>
 
 namespace baton::lease {
@@ -166,6 +167,7 @@ public:
       : executor_(executor),
         prefix_(config.key_prefix),
         events_(events_channel(prefix_)),
+        state_ttl_text_(milliseconds_text(state_ttl)),
         client_(executor, client_options(config, instance_id, "baton", observer)),
         subscriber_(executor, client_options(config, instance_id, "baton-sub")) {
     client_.start();
@@ -221,16 +223,19 @@ public:
 
   Awaitable<RenewStatus> renew(Lease lease, core::Duration ttl) override {
     const SessionKeys keys(prefix_, lease.session);
-    auto result = co_await client_.eval(lease_scripts().renew, strings(keys.lease),
-                                        strings(lease.token, milliseconds_text(ttl)));
+    const std::string ttl_text = milliseconds_text(ttl);
+    const std::array<std::string_view, 1> script_keys{keys.lease};
+    const std::array<std::string_view, 2> args{lease.token, ttl_text};
+    auto result = co_await client_.eval(lease_scripts().renew, script_keys, args);
     if (result.error) co_return RenewStatus::backend_down;
     co_return result.reply.integer == 1 ? RenewStatus::renewed : RenewStatus::lost;
   }
 
   Awaitable<ReleaseStatus> release(Lease lease) override {
     const SessionKeys keys(prefix_, lease.session);
-    auto call = release_call(keys, lease.token, lease.session);
-    auto result = co_await client_.eval(call.script, std::move(call.keys), std::move(call.args));
+    const std::array<std::string_view, 3> script_keys{keys.lease, keys.state, keys.queue};
+    const std::array<std::string_view, 5> args{lease.token, keys.channel, state_ttl_text_, events_, lease.session};
+    auto result = co_await client_.eval(lease_scripts().release, script_keys, args);
     if (result.error) co_return ReleaseStatus::backend_down;
     co_return result.reply.integer == 1 ? ReleaseStatus::released : ReleaseStatus::not_held;
   }
@@ -262,7 +267,7 @@ public:
     const SessionKeys keys(prefix_, session);
     auto result = co_await client_.eval(lease_scripts().force_release,
                                         strings(keys.lease, keys.state, keys.queue),
-                                        strings(keys.channel, milliseconds_text(state_ttl), events_, session));
+                                        strings(keys.channel, state_ttl_text_, events_, session));
     if (result.error || result.reply.elements.empty()) co_return std::nullopt;
     co_return lease_info(std::move(session), result.reply);
   }
@@ -290,11 +295,14 @@ private:
 
   Awaitable<Attempt> try_acquire(const LeaseRequest& request, const SessionKeys& keys,
                                  const std::string& token, core::Duration wait) {
-    auto result = co_await client_.eval(
-        lease_scripts().acquire, strings(keys.lease, keys.state, keys.queue, keys.waits),
-        strings(token, request.instance, request.request_id, request.route,
-         milliseconds_text(request.ttl), milliseconds_text(wait),
-         std::to_string(request.max_waiters), milliseconds_text(state_ttl), events_, request.session));
+    const std::string ttl_text = milliseconds_text(request.ttl);
+    const std::string wait_text = milliseconds_text(wait);
+    const std::string max_waiters_text = std::to_string(request.max_waiters);
+    const std::array<std::string_view, 4> script_keys{keys.lease, keys.state, keys.queue, keys.waits};
+    const std::array<std::string_view, 10> args{token, request.instance, request.request_id, request.route,
+                                                ttl_text, wait_text, max_waiters_text, state_ttl_text_,
+                                                events_, request.session};
+    auto result = co_await client_.eval(lease_scripts().acquire, script_keys, args);
     Attempt attempt;
     if (result.error) {
       attempt.error = result.error;
@@ -386,7 +394,7 @@ private:
 
   ScriptCall release_call(const SessionKeys& keys, const std::string& token, const std::string& session) const {
     return {lease_scripts().release, strings(keys.lease, keys.state, keys.queue),
-            strings(token, keys.channel, milliseconds_text(state_ttl), events_, session)};
+            strings(token, keys.channel, state_ttl_text_, events_, session)};
   }
 
   ScriptCall leave_call(const SessionKeys& keys, const std::string& token, const std::string& session) const {
@@ -397,6 +405,7 @@ private:
   Executor executor_;
   std::string prefix_;
   std::string events_;  // the events channel
+  std::string state_ttl_text_;
   redis::Client client_;
   redis::Subscriber subscriber_;
 };

@@ -61,20 +61,20 @@ std::vector<std::string> script_command(std::string verb, std::string script, st
   return command;
 }
 
+std::string encoded(std::span<const std::vector<std::string>> commands) {
+  std::string out;
+  for (const auto& args : commands) encode_command(args, out);
+  return out;
+}
+
+std::vector<std::string_view> views_of(const std::vector<std::string>& strings) {
+  return {strings.begin(), strings.end()};
+}
+
 void check_not_empty(std::span<const std::vector<std::string>> commands) {
   // Redis does not answer an empty command, which would shift every later reply.
   for (const auto& args : commands)
     if (args.empty()) throw std::invalid_argument("empty Redis command");
-}
-
-// SCRIPT LOAD followed by the EVALSHA that failed. Built in a plain function: g++ 12
-// mishandles braced lists and temporaries inside coroutine expressions.
-std::array<std::vector<std::string>, 2> load_then_run(const Script& script,
-                                                      std::vector<std::string> evalsha) {
-  std::array<std::vector<std::string>, 2> commands;
-  commands[0] = {"SCRIPT", "LOAD", script.source};
-  commands[1] = std::move(evalsha);
-  return commands;
 }
 
 }  // namespace
@@ -87,18 +87,19 @@ struct Client::Impl {
 
   static Awaitable<void> run(std::shared_ptr<Impl> self);
   bool on_reply(Reply& reply);
-  // Writes `commands` and waits for their replies into `results` (same size). Both
-  // live in the calling coroutine's frame, which awaits this at once.
-  Awaitable<void> transact(std::span<const std::vector<std::string>> commands, std::span<Result> results);
+  // Writes `commands` (RESP, as many as `results` has room for) and waits for their
+  // replies into `results`. Both live in the calling coroutine's frame, which awaits
+  // this at once.
+  Awaitable<void> transact(std::string_view commands, std::span<Result> results);
   // Tells the observer, if any, how a transaction went; `written_at` is unset when it
   // got no (complete) answer.
   void report(std::span<const Result> results, Clock::time_point written_at);
   void report_connection(bool up);
-  // Writes `commands` on the open link, their replies due to `waiter` (null: dropped).
-  // The first reply's sequence number.
-  ReplyQueue<Waiter>::Sequence write(std::span<const std::vector<std::string>> commands, Waiter* waiter);
-  // SCRIPT LOAD and the EVALSHA again, in one round trip.
-  Awaitable<Result> load_and_run(const Script& script, std::vector<std::string> evalsha);
+  // Writes `count` commands (RESP) on the open link, their replies due to `waiter`
+  // (null: dropped). The first reply's sequence number.
+  ReplyQueue<Waiter>::Sequence write(std::string_view commands, std::size_t count, Waiter* waiter);
+  // SCRIPT LOAD and the EVALSHA (RESP) again, in one round trip.
+  Awaitable<Result> load_and_run(const Script& script, std::string_view evalsha);
 
   Executor executor;
   ClientOptions options;
@@ -120,7 +121,7 @@ Awaitable<void> Client::Impl::run(std::shared_ptr<Impl> self) {
     self->link = link;
     self->report_connection(true);
     if (!self->posted.empty()) {
-      self->write(self->posted, nullptr);
+      self->write(encoded(self->posted), self->posted.size(), nullptr);
       self->posted.clear();
       self->posted_overflowed = false;
     }
@@ -148,10 +149,8 @@ bool Client::Impl::on_reply(Reply& reply) {
   return true;
 }
 
-Awaitable<void> Client::Impl::transact(std::span<const std::vector<std::string>> commands,
-                                       std::span<Result> results) {
-  if (commands.empty()) co_return;
-  check_not_empty(commands);
+Awaitable<void> Client::Impl::transact(std::string_view commands, std::span<Result> results) {
+  if (results.empty()) co_return;
   // While the first connection attempt is under way, wait for it rather than fail: a
   // process that has just started is not facing a Redis that is down.
   if (!link && started && !connector.attempted()) co_await connector.first_attempt();
@@ -164,7 +163,7 @@ Awaitable<void> Client::Impl::transact(std::span<const std::vector<std::string>>
   const auto written_at = options.observer ? Clock::now() : Clock::time_point{};
   Waiter waiter(executor, results);
   for (auto& result : results) result.written = true;
-  const auto first = write(commands, &waiter);
+  const auto first = write(commands, results.size(), &waiter);
 
   waiter.timer.expires_after(options.command_timeout);
   beast::error_code ignored;
@@ -173,17 +172,16 @@ Awaitable<void> Client::Impl::transact(std::span<const std::vector<std::string>>
     report(results, written_at);
     co_return;
   }
-  if (!waiter.dropped) queue.abandon(first, commands.size());
+  if (!waiter.dropped) queue.abandon(first, results.size());
   const std::error_code error = waiter.dropped ? Error::unreachable : Error::timeout;
   for (std::size_t i = waiter.received; i < results.size(); ++i) results[i].error = error;
   report(results, {});
 }
 
-ReplyQueue<Waiter>::Sequence Client::Impl::write(std::span<const std::vector<std::string>> commands,
-                                                 Waiter* waiter) {
+ReplyQueue<Waiter>::Sequence Client::Impl::write(std::string_view commands, std::size_t count, Waiter* waiter) {
   const bool was_idle = queue.empty();
-  for (const auto& args : commands) link->enqueue(args);
-  const auto first = queue.push(waiter, commands.size());
+  link->enqueue_encoded(commands);
+  const auto first = queue.push(waiter, count);
   link->flush();
   if (was_idle) link->replies_due(true);
   return first;
@@ -203,9 +201,11 @@ void Client::Impl::report(std::span<const Result> results, Clock::time_point wri
     if (result.error && !result.reply.is_error("NOSCRIPT")) observer->command_failed();
 }
 
-Awaitable<Result> Client::Impl::load_and_run(const Script& script,
-                                             std::vector<std::string> evalsha) {
-  auto commands = load_then_run(script, std::move(evalsha));
+Awaitable<Result> Client::Impl::load_and_run(const Script& script, std::string_view evalsha) {
+  const std::array<std::string_view, 3> load{"SCRIPT", "LOAD", script.source};
+  std::string commands;
+  encode_command(load, commands);
+  commands.append(evalsha);
   std::array<Result, 2> results;
   co_await transact(commands, results);
   const bool load_failed = results[0].reply.is_error();
@@ -240,7 +240,7 @@ void Client::post(std::vector<std::vector<std::string>> commands) {
   check_not_empty(commands);
   if (impl_->stopped) return;
   if (impl_->link && impl_->link->is_open()) {
-    impl_->write(commands, nullptr);
+    impl_->write(encoded(commands), commands.size(), nullptr);
     return;
   }
   auto& posted = impl_->posted;
@@ -260,28 +260,43 @@ void Client::on_connected(std::function<void()> callback) {
 
 Awaitable<Result> Client::command(std::vector<std::string> args) {
   const auto impl = impl_;  // the client may be destroyed while this waits
+  check_not_empty({&args, 1});
+  std::string encoded_command;
+  encode_command(args, encoded_command);
   Result result;
-  co_await impl->transact({&args, 1}, {&result, 1});
+  co_await impl->transact(encoded_command, {&result, 1});
   co_return result;
 }
 
 Awaitable<std::vector<Result>> Client::pipeline(std::vector<std::vector<std::string>> commands) {
   const auto impl = impl_;
+  check_not_empty(commands);
+  const std::string encoded_commands = encoded(commands);
   std::vector<Result> results(commands.size());
-  co_await impl->transact(commands, results);
+  co_await impl->transact(encoded_commands, results);
   co_return results;
+}
+
+Awaitable<Result> Client::eval(const Script& script, std::span<const std::string_view> keys,
+                               std::span<const std::string_view> args) {
+  const auto impl = impl_;
+  const std::string key_count = std::to_string(keys.size());
+  const std::array<std::string_view, 3> head{"EVALSHA", script.sha1, key_count};
+  std::string command;
+  encode_command_of({head, keys, args}, command);
+  Result result;
+  co_await impl->transact(command, {&result, 1});
+  // Redis lost its script cache (restart, failover, SCRIPT FLUSH): load and run again.
+  if (result.reply.is_error("NOSCRIPT")) result = co_await impl->load_and_run(script, command);
+  if (result.error == Error::server && !is_server_state_error(result.reply)) result.error = Error::script;
+  co_return result;
 }
 
 Awaitable<Result> Client::eval(const Script& script, std::vector<std::string> keys,
                                std::vector<std::string> args) {
-  const auto impl = impl_;
-  auto command = script_command("EVALSHA", script.sha1, keys, args);
-  Result result;
-  co_await impl->transact({&command, 1}, {&result, 1});
-  // Redis lost its script cache (restart, failover, SCRIPT FLUSH): load and run again.
-  if (result.reply.is_error("NOSCRIPT")) result = co_await impl->load_and_run(script, std::move(command));
-  if (result.error == Error::server && !is_server_state_error(result.reply)) result.error = Error::script;
-  co_return result;
+  const auto key_views = views_of(keys);
+  const auto arg_views = views_of(args);
+  co_return co_await eval(script, key_views, arg_views);
 }
 
 std::vector<std::string> eval_command(const Script& script, std::vector<std::string> keys,

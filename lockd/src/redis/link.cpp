@@ -137,6 +137,8 @@ Awaitable<std::error_code> Link::connect() {
 
 void Link::enqueue(std::span<const std::string> args) { encode_command(args, queued_); }
 
+void Link::enqueue_encoded(std::string_view commands) { queued_.append(commands); }
+
 void Link::flush() {
   if (write_in_flight_ || queued_.empty() || closed_) return;
   write_in_flight_ = true;

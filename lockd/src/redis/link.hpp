@@ -55,9 +55,10 @@ public:
   // says what happened, for the log.
   Awaitable<std::error_code> open();
 
-  // Queues one command (not empty: Redis would not answer it); flush() starts
-  // writing unless a write is in flight.
+  // Queues one command (not empty: Redis would not answer it), or commands already
+  // encoded as RESP; flush() starts writing unless a write is in flight.
   void enqueue(std::span<const std::string> args);
+  void enqueue_encoded(std::string_view commands);
   void flush();
 
   // Reads until the connection fails or is closed, handing every reply to `on_reply`.

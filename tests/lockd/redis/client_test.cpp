@@ -25,6 +25,9 @@ using baton::test::RedisServer;
 using baton::test::RedisServerOptions;
 using Clock = std::chrono::steady_clock;
 
+// No keys or arguments, for the eval() that takes views.
+constexpr std::span<const std::string_view> no_views;
+
 // Runs the io_context until `done` holds; false at the time limit.
 bool run_until(net::io_context& io, std::chrono::milliseconds limit, const std::function<bool()>& done) {
   const auto deadline = Clock::now() + limit;
@@ -302,12 +305,12 @@ TEST_SUITE("redis client") {
     CHECK(failed.reply.is_error());
 
     const Script raises("return redis.error_reply('CUSTOM went wrong')");
-    const auto raised = run(io, client.eval(raises, {}, {}));
+    const auto raised = run(io, client.eval(raises, no_views, no_views));
     CHECK(raised.error == Error::script);
     CHECK(raised.reply.is_error("CUSTOM"));
 
     const Script broken("return (");
-    const auto not_compiled = run(io, client.eval(broken, {}, {}));
+    const auto not_compiled = run(io, client.eval(broken, no_views, no_views));
     CHECK(not_compiled.error == Error::script);
     CHECK(not_compiled.reply.text.find("compiling") != std::string::npos);
   }
@@ -443,7 +446,7 @@ TEST_SUITE("redis client observer") {
     CHECK(run(io, client.command({"NO-SUCH-COMMAND"})).error == Error::server);
     CHECK(counts.failures == 1);
     const Script script("return 7");  // never loaded: NOSCRIPT first, then loaded and run
-    CHECK(integer(run(io, client.eval(script, {}, {}))) == 7);
+    CHECK(integer(run(io, client.eval(script, no_views, no_views))) == 7);
     CHECK(counts.failures == 1);
 
     server.stop();

@@ -13,6 +13,7 @@
 namespace {
 
 using baton::redis::encode_command;
+using baton::redis::encode_command_of;
 using baton::redis::Error;
 using baton::redis::Reply;
 using baton::redis::ReplyReader;
@@ -100,12 +101,22 @@ TEST_SUITE("resp") {
     CHECK(out == "*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
   }
 
-  TEST_CASE("encodes more arguments than fit the inline argument array") {
+  TEST_CASE("encodes many arguments, and lengths of several digits") {
     std::vector<std::string> args{"RPUSH", "list"};
     for (int i = 0; i < 40; ++i) args.push_back(std::to_string(i));
+    args.push_back(std::string(1234, 'x'));
     const std::string out = encoded(args);
-    CHECK(out.starts_with("*42\r\n$5\r\nRPUSH\r\n$4\r\nlist\r\n$1\r\n0\r\n"));
-    CHECK(out.ends_with("$2\r\n39\r\n"));
+    CHECK(out.starts_with("*43\r\n$5\r\nRPUSH\r\n$4\r\nlist\r\n$1\r\n0\r\n"));
+    CHECK(out.ends_with("$2\r\n39\r\n$1234\r\n" + std::string(1234, 'x') + "\r\n"));
+  }
+
+  TEST_CASE("encodes one command from several parts, empty ones included") {
+    const std::array<std::string_view, 3> head{"EVALSHA", "abc", "1"};
+    const std::array<std::string_view, 1> keys{"k"};
+    const std::span<const std::string_view> none;
+    std::string out = "*1\r\n$4\r\nPING\r\n";
+    encode_command_of({head, keys, none}, out);
+    CHECK(out == "*1\r\n$4\r\nPING\r\n" + encoded({"EVALSHA", "abc", "1", "k"}));
   }
 
   TEST_CASE("decodes every reply type") {

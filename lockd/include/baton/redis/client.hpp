@@ -102,7 +102,11 @@ public:
 
   // EVALSHA, with SCRIPT LOAD and one retry on NOSCRIPT. An error reply is Error::script,
   // except the ones that describe the server's state rather than the script (LOADING,
-  // BUSY, READONLY, OOM, ...): Error::server. `script` must outlive the call.
+  // BUSY, READONLY, OOM, ...): Error::server. `script` must outlive the call, and so
+  // must the views of the first form (the caller awaits it at once, keeping them in its
+  // frame); the second owns its keys and arguments.
+  Awaitable<Result> eval(const Script& script, std::span<const std::string_view> keys,
+                         std::span<const std::string_view> args);
   Awaitable<Result> eval(const Script& script, std::vector<std::string> keys,
                          std::vector<std::string> args);
 

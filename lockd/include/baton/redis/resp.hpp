@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <span>
@@ -31,6 +32,9 @@ struct Reply {
 // Appends one command, as RESP, to `out`. Arguments are binary-safe.
 void encode_command(std::span<const std::string_view> args, std::string& out);
 void encode_command(std::span<const std::string> args, std::string& out);
+// One command whose arguments are those of `parts`, in order (a verb, then keys, then
+// values, say), without gathering them first.
+void encode_command_of(std::initializer_list<std::span<const std::string_view>> parts, std::string& out);
 
 // Incremental decoder: feed it bytes as they arrive, take replies as they complete.
 class ReplyReader {
