@@ -10,6 +10,7 @@ packages=(
   libyaml-cpp-dev libjemalloc-dev doctest-dev
   # tests, demo and benchmarks
   redis-server redis-tools nginx-light haproxy wrk curl ca-certificates procps python3
+  valgrind  # tests/bench/leased.sh BENCH_INSTRUCTIONS: instructions per request
   # the admin page's browser test (driven by playwright-core from npm)
   chromium
 )
