@@ -128,14 +128,18 @@ done
 # callgrind_control zeroes the counts, then asks for the next dump (counted.cg.<n>),
 # which is complete once it ends with its totals.
 count_instructions() {
-  local pid dump
+  local pid dump tries=0
   pid=$([ "$counted_process" = baton ] && echo "$baton_pid" || echo "$redis_pid")
   dump=$work/counted.cg.$(($(find "$work" -name 'counted.cg.*' | wc -l) + 1))
   on 0 wrk -t1 -c"$connections" -d2s "$@" > /dev/null
   callgrind_control -z "$pid" > /dev/null 2>&1
   on 0 wrk -t1 -c"$connections" -d"$duration" "$@" > "$work/wrk.out"
   callgrind_control -d "$pid" > /dev/null 2>&1
-  until grep -qs '^totals:' "$dump"; do sleep 0.2; done
+  until grep -qs '^totals:' "$dump"; do
+    tries=$((tries + 1))
+    [ "$tries" -le 300 ] || { echo "leased.sh: no complete callgrind dump $dump after 60 s" >&2; exit 1; }
+    sleep 0.2
+  done
   awk '/^ +[0-9]+ requests in/ { requests = $1 } /^totals:/ { count = $2 }
        END { printf "%.0f\n", count / requests }' "$work/wrk.out" "$dump"
 }
