@@ -30,3 +30,9 @@ cpu_ticks() {
     sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null || true
   done | awk '{ sum += $12 + $13 } END { print sum + 0 }'
 }
+
+# CPU time (clock ticks) of all CPUs so far: "busy idle". Busy is user, nice, system, irq,
+# softirq and steal (guest time is inside user already); idle includes I/O wait.
+machine_ticks() {
+  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat
+}

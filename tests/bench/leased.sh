@@ -155,11 +155,6 @@ if [ -n "$counted_process" ]; then
   exit 0
 fi
 
-# The machine's busy and idle ticks so far, all CPUs: "busy idle" (iowait counts as idle).
-machine_ticks() {
-  awk '/^cpu / { idle = $5 + $6; busy = 0; for (i = 2; i <= NF; i++) busy += $i; print busy - idle, idle }' /proc/stat
-}
-
 # Prints "requests/s p50_us p99_us baton_us redis_us machine_us machine_idle_%", the CPU
 # times per request.
 run_wrk() {

@@ -212,19 +212,19 @@ run_wrk() {  # run_wrk URL DURATION: prints wrk's report
 
 # Share of all CPUs busy over one second: other work on the machine skews the figures.
 busy_percent() {
-  local a b
-  a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+  local busy_before idle_before busy_after idle_after
+  read -r busy_before idle_before < <(machine_ticks)
   sleep 1
-  b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
-  awk -v a="$a" -v b="$b" 'BEGIN {
-    split(a, x, " "); split(b, y, " ")
-    busy = y[1] - x[1]; idle = y[2] - x[2]
+  read -r busy_after idle_after < <(machine_ticks)
+  awk -v busy="$((busy_after - busy_before))" -v idle="$((idle_after - idle_before))" 'BEGIN {
     printf "%d\n", (busy + idle > 0) ? 100 * busy / (busy + idle) : 0 }'
 }
 
 # CPU time (clock ticks) of all CPUs outside idle and I/O wait.
 system_ticks() {
-  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+  local busy _
+  read -r busy _ < <(machine_ticks)
+  echo "$busy"
 }
 
 # CPU time (clock ticks) of the finished children of this shell, wrk among them, from

@@ -233,9 +233,8 @@ public:
 
   Awaitable<ReleaseStatus> release(Lease lease) override {
     const SessionKeys keys(prefix_, lease.session);
-    const std::array<std::string_view, 3> script_keys{keys.lease, keys.state, keys.queue};
-    const std::array<std::string_view, 5> args{lease.token, keys.channel, state_ttl_text_, events_, lease.session};
-    auto result = co_await client_.eval(lease_scripts().release, script_keys, args);
+    const auto call = release_call(keys, lease.token, lease.session);
+    auto result = co_await client_.eval(call.script, call.keys, call.args);
     if (result.error) co_return ReleaseStatus::backend_down;
     co_return result.reply.integer == 1 ? ReleaseStatus::released : ReleaseStatus::not_held;
   }
@@ -375,31 +374,35 @@ private:
   // its token undoes either, and does nothing otherwise. On the same connection Redis runs
   // them after the acquire; while disconnected they wait for the next connection.
   void undo_unanswered(const SessionKeys& keys, const std::string& token, const std::string& session) {
+    const auto release = release_call(keys, token, session);
+    const auto leave = leave_call(keys, token, session);
     std::vector<std::vector<std::string>> undo;
-    for (auto call : {release_call(keys, token, session), leave_call(keys, token, session)})
-      undo.push_back(redis::eval_command(call.script, std::move(call.keys), std::move(call.args)));
+    undo.push_back(redis::eval_command(release.script, release.keys, release.args));
+    undo.push_back(redis::eval_command(leave.script, leave.keys, leave.args));
     client_.post(std::move(undo));
   }
 
   Awaitable<void> leave(const SessionKeys& keys, const std::string& token, const std::string& session) {
-    auto call = leave_call(keys, token, session);
-    co_await client_.eval(call.script, std::move(call.keys), std::move(call.args));
+    const auto call = leave_call(keys, token, session);
+    co_await client_.eval(call.script, call.keys, call.args);
   }
 
+  // A script with its keys and arguments, as views of the caller's strings and the
+  // store's: each call below is written down once, for eval() and for post().
+  template <std::size_t KeyCount, std::size_t ArgCount>
   struct ScriptCall {
     const redis::Script& script;
-    std::vector<std::string> keys;
-    std::vector<std::string> args;
+    std::array<std::string_view, KeyCount> keys;
+    std::array<std::string_view, ArgCount> args;
   };
 
-  ScriptCall release_call(const SessionKeys& keys, const std::string& token, const std::string& session) const {
-    return {lease_scripts().release, strings(keys.lease, keys.state, keys.queue),
-            strings(token, keys.channel, state_ttl_text_, events_, session)};
+  ScriptCall<3, 5> release_call(const SessionKeys& keys, std::string_view token, std::string_view session) const {
+    return {lease_scripts().release, {keys.lease, keys.state, keys.queue},
+            {token, keys.channel, state_ttl_text_, events_, session}};
   }
 
-  ScriptCall leave_call(const SessionKeys& keys, const std::string& token, const std::string& session) const {
-    return {lease_scripts().leave, strings(keys.lease, keys.queue, keys.waits),
-            strings(token, keys.channel, events_, session)};
+  ScriptCall<3, 4> leave_call(const SessionKeys& keys, std::string_view token, std::string_view session) const {
+    return {lease_scripts().leave, {keys.lease, keys.queue, keys.waits}, {token, keys.channel, events_, session}};
   }
 
   Executor executor_;

@@ -49,18 +49,6 @@ bool is_server_state_error(const Reply& reply) {
   return false;
 }
 
-std::vector<std::string> script_command(std::string verb, std::string script, std::vector<std::string>& keys,
-                                        std::vector<std::string>& args) {
-  std::vector<std::string> command;
-  command.reserve(3 + keys.size() + args.size());
-  command.push_back(std::move(verb));
-  command.push_back(std::move(script));
-  command.push_back(std::to_string(keys.size()));
-  std::move(keys.begin(), keys.end(), std::back_inserter(command));
-  std::move(args.begin(), args.end(), std::back_inserter(command));
-  return command;
-}
-
 std::string encoded(std::span<const std::vector<std::string>> commands) {
   std::string out;
   for (const auto& args : commands) encode_command(args, out);
@@ -299,9 +287,13 @@ Awaitable<Result> Client::eval(const Script& script, std::vector<std::string> ke
   co_return co_await eval(script, key_views, arg_views);
 }
 
-std::vector<std::string> eval_command(const Script& script, std::vector<std::string> keys,
-                                      std::vector<std::string> args) {
-  return script_command("EVAL", script.source, keys, args);
+std::vector<std::string> eval_command(const Script& script, std::span<const std::string_view> keys,
+                                      std::span<const std::string_view> args) {
+  std::vector<std::string> command{"EVAL", script.source, std::to_string(keys.size())};
+  command.reserve(command.size() + keys.size() + args.size());
+  command.insert(command.end(), keys.begin(), keys.end());
+  command.insert(command.end(), args.begin(), args.end());
+  return command;
 }
 
 }  // namespace baton::redis

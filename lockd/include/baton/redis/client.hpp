@@ -127,8 +127,8 @@ private:
 
 // EVAL with the script's source, for post(): no NOSCRIPT reply comes back to answer
 // there by loading the script.
-std::vector<std::string> eval_command(const Script& script, std::vector<std::string> keys,
-                                      std::vector<std::string> args);
+std::vector<std::string> eval_command(const Script& script, std::span<const std::string_view> keys,
+                                      std::span<const std::string_view> args);
 
 // The pub/sub side: one connection per worker thread, SUBSCRIBE per channel while at
 // least one watcher wants it. Messages are wake-ups: their payload is not used.
